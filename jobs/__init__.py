@@ -1,0 +1,1 @@
+"""Long jobs of the tool: training, evaluation, benchmarks (called by the CLI)."""

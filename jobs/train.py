@@ -1,0 +1,222 @@
+"""Train LightEmoNet on FER2013 as the paper describes (or another named recipe).
+
+Resumable: Keras' BackupAndRestore keeps the last finished epoch in ``RUN_DIR/backup``;
+running the same command again continues from there. Run as
+``lightemo-video train --data ../shared/datasets/fer2013/train`` or
+``python -m jobs.train --data ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from jobs.recipes import RECIPES, Recipe
+from model.augment import augment_faces, epoch_indices, minority_mask, oversample_targets
+from model.data import FaceSet, class_weights, load_faces, stratified_split
+from model.errors import DataError
+from model.labels import EMOTIONS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run produced and measured."""
+
+    keras_path: Path
+    tflite_path: Path
+    card_path: Path
+    epochs_run: int
+    best_val_accuracy: float
+    wall_time_s: float
+
+
+def build_architecture(name: str):
+    """The uncompiled Keras model for an architecture key."""
+    if name == "lightemonet":
+        from model.architecture import build_lightemonet
+
+        return build_lightemonet()
+    raise DataError(name, f"unknown architecture; known: lightemonet")
+
+
+def make_sequence(faces: FaceSet, weights: np.ndarray, batch_size: int, seed: int):
+    """A Keras PyDataset yielding (x, y, sample_weight); minority classes are oversampled
+    toward their targets and augmented on the fly, a new draw every epoch."""
+    import keras
+
+    class MinorityAugmented(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.on_epoch_end()
+
+        def on_epoch_end(self) -> None:
+            self.order = epoch_indices(faces.labels, self.rng)
+
+        def __len__(self) -> int:
+            return int(np.ceil(len(self.order) / batch_size))
+
+        def __getitem__(self, i: int):
+            idx = self.order[i * batch_size : (i + 1) * batch_size]
+            images, labels = faces.images[idx].copy(), faces.labels[idx]
+            mask = minority_mask(labels)
+            if mask.any():
+                images[mask] = augment_faces(images[mask], self.rng)
+            x = (images.astype(np.float32) / 255.0)[..., None]
+            return x, labels, weights[labels].astype(np.float32)
+
+    return MinorityAugmented()
+
+
+def train(
+    data: str | Path,
+    recipe: Recipe,
+    run_dir: str | Path,
+    out_dir: str | Path,
+    model_name: str,
+    max_images: int | None = None,
+    verbose: int = 2,
+) -> TrainResult:
+    """Train, keep the best epoch by validation accuracy, export .keras + int8 .tflite + card.
+
+    Args:
+        data: FER2013 train folder (class subfolders) or ``fer2013.csv`` (Training rows).
+        recipe: how to train (see ``jobs.recipes``).
+        run_dir: checkpoints, backups and the per-epoch log; reuse it to resume.
+        out_dir: where the finished model files and model card go.
+        model_name: file stem of the outputs (``<name>.keras``, ``<name>.int8.tflite``,
+            ``<name>.json``).
+        max_images: use a stratified sample of this many images (smoke runs).
+        verbose: Keras fit verbosity.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    from model.export import as_float32, export_int8_tflite
+
+    keras.utils.set_random_seed(recipe.seed)
+    keras.mixed_precision.set_global_policy(recipe.precision)
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    faces = load_faces(data, split="train" if Path(data).is_dir() else "Training")
+    if max_images is not None and max_images < len(faces):
+        _, keep = stratified_split(faces.labels, max_images / len(faces), seed=recipe.seed)
+        faces = faces.subset(keep)
+    train_idx, val_idx = stratified_split(faces.labels, recipe.val_fraction, seed=recipe.seed)
+    train_set, val_set = faces.subset(train_idx), faces.subset(val_idx)
+    weights = class_weights(train_set.labels)
+    targets = oversample_targets(train_set.labels)
+    log.info("train %d, validation %d images", len(train_set), len(val_set))
+    for name, n, w, t in zip(EMOTIONS, train_set.counts(), weights, targets, strict=True):
+        log.info("class %-8s n=%5d weight=%.3f images/epoch=%d", name, n, w, t)
+
+    model = build_architecture(recipe.architecture)
+    model.compile(
+        optimizer=keras.optimizers.Adam(recipe.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    best_path = run_dir / "best.keras"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=recipe.lr_patience, verbose=1
+        ),
+        keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", patience=recipe.stop_patience, restore_best_weights=True
+        ),
+        keras.callbacks.ModelCheckpoint(
+            str(best_path), monitor="val_accuracy", save_best_only=True
+        ),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+    ]
+    x_val = (val_set.images.astype(np.float32) / 255.0)[..., None]
+    started = time.perf_counter()
+    model.fit(
+        make_sequence(train_set, weights, recipe.batch_size, recipe.seed),
+        validation_data=(x_val, val_set.labels),
+        epochs=recipe.epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    wall = time.perf_counter() - started
+    history = _read_history(run_dir / "history.csv")
+    best_model = keras.models.load_model(best_path, compile=False) if best_path.exists() else model
+    final = as_float32(best_model, lambda: build_architecture(recipe.architecture))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras_path = out_dir / f"{model_name}.keras"
+    tmp = out_dir / f".{model_name}.tmp.keras"
+    final.save(tmp)
+    os.replace(tmp, keras_path)
+    rng = np.random.default_rng(recipe.seed)
+    calib = train_set.images[rng.choice(len(train_set), size=min(500, len(train_set)), replace=False)]
+    tflite_path = export_int8_tflite(
+        final, (calib.astype(np.float32) / 255.0)[..., None], out_dir / f"{model_name}.int8.tflite"
+    )
+    best_val = max((row["val_accuracy"] for row in history), default=float("nan"))
+    card = {
+        "name": model_name,
+        "architecture": recipe.architecture,
+        "parameters": int(final.count_params()),
+        "recipe": recipe.to_dict(),
+        "data": {
+            "source": str(data),
+            "train_images": len(train_set),
+            "validation_images": len(val_set),
+            "class_counts": dict(zip(EMOTIONS, map(int, train_set.counts()), strict=True)),
+            "class_weights": dict(zip(EMOTIONS, map(float, weights.round(4)), strict=True)),
+            "images_per_epoch": dict(zip(EMOTIONS, map(int, targets), strict=True)),
+        },
+        "training": {
+            "epochs_run": len(history),
+            "best_epoch": 1 + int(np.argmax([row["val_accuracy"] for row in history]))
+            if history
+            else None,
+            "best_val_accuracy": round(float(best_val), 4),
+            "wall_time_s_this_invocation": round(wall, 1),
+            "history": history,
+        },
+        "files": {"keras": keras_path.name, "tflite": tflite_path.name},
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "metrics": {},
+    }
+    card_path = out_dir / f"{model_name}.json"
+    _write_json(card_path, card)
+    return TrainResult(keras_path, tflite_path, card_path, len(history), float(best_val), wall)
+
+
+def _read_history(path: Path) -> list[dict]:
+    import csv
+
+    if not path.exists():
+        return []
+    with path.open() as handle:
+        rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+    # A resumed run may log an epoch twice; keep the last record of each epoch.
+    by_epoch = {int(row["epoch"]): row for row in rows}
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pipeline.cli import app
+
+    app(["train", *sys.argv[1:]])

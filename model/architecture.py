@@ -1,0 +1,47 @@
+"""LightEmoNet as the paper describes it (Kamber & Alkaabi, 2026).
+
+Three blocks of [conv3x3-ReLU, BatchNorm] x2, 2x2 max-pool, dropout 0.25 with 32/64/128
+filters ("same" padding), then flatten, dense 512 ReLU, dropout 0.5, dense 7 softmax.
+Built as written it has 2,651,623 parameters (2,650,727 trainable); the paper's
+2,143,751 does not match its own layer list.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from model.labels import NUM_CLASSES
+from model.preprocess import INPUT_SIZE
+
+
+def build_lightemonet(
+    input_shape: tuple[int, int, int] = (INPUT_SIZE, INPUT_SIZE, 1),
+    num_classes: int = NUM_CLASSES,
+) -> keras.Model:
+    """Return the uncompiled LightEmoNet model.
+
+    Inputs are preprocessed faces (see ``model.preprocess.preprocess_faces``): float
+    (batch, 48, 48, 1) in [0, 1]. Outputs are float32 class probabilities (batch, 7)
+    even under a mixed-precision policy.
+
+    Example:
+        >>> model = build_lightemonet()
+        >>> model.output_shape
+        (None, 7)
+    """
+    inputs = keras.Input(shape=input_shape, name="face")
+    x = inputs
+    for block, filters in enumerate((32, 64, 128), start=1):
+        for conv in (1, 2):
+            x = layers.Conv2D(
+                filters, 3, padding="same", activation="relu", name=f"block{block}_conv{conv}"
+            )(x)
+            x = layers.BatchNormalization(name=f"block{block}_bn{conv}")(x)
+        x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+        x = layers.Dropout(0.25, name=f"block{block}_dropout")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(512, activation="relu", name="dense")(x)
+    x = layers.Dropout(0.5, name="dense_dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probs")(x)
+    return keras.Model(inputs, outputs, name="lightemonet")

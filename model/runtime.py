@@ -1,0 +1,135 @@
+"""Run LightEmoNet on batches of faces: int8 TFLite (default) or a Keras file.
+
+The TFLite path uses LiteRT (``ai-edge-litert``), so video workers never import
+TensorFlow; a ``.keras`` file is loaded with Keras for evaluation and comparisons.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from model.errors import ModelError
+from model.labels import NUM_CLASSES
+from model.preprocess import INPUT_SIZE
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_MODEL = "lightemonet"
+
+
+class EmotionModel(Protocol):
+    """Anything that maps preprocessed faces (n, 48, 48, 1) to probabilities (n, 7)."""
+
+    def predict(self, faces: np.ndarray) -> np.ndarray: ...
+
+
+def resolve_model(model: str | Path | None = None, fmt: str = "tflite") -> Path:
+    """Turn a shipped model name (e.g. ``lightemonet``) or a path into a model file.
+
+    Args:
+        model: a name of a model card in ``model/weights`` or a path to a ``.tflite`` or
+            ``.keras`` file; ``None`` means the default shipped model.
+        fmt: which file of a named model: ``"tflite"`` (int8) or ``"keras"``.
+    """
+    if model is None:
+        model = DEFAULT_MODEL
+    path = Path(model)
+    if path.suffix in (".tflite", ".keras"):
+        if not path.is_file():
+            raise ModelError(path, "model file not found")
+        return path
+    card = WEIGHTS_DIR / f"{model}.json"
+    if not card.is_file():
+        names = sorted(p.stem for p in WEIGHTS_DIR.glob("*.json"))
+        raise ModelError(model, f"no such model; shipped models: {', '.join(names) or 'none'}")
+    files = json.loads(card.read_text())["files"]
+    found = WEIGHTS_DIR / files[fmt]
+    if not found.is_file():
+        raise ModelError(found, "model file listed in the model card is missing")
+    return found
+
+
+def model_card(model: str | Path | None = None) -> dict:
+    """The model card (JSON) that describes a shipped model or sits beside a model file."""
+    path = resolve_model(model)
+    for candidate in (WEIGHTS_DIR / f"{model or DEFAULT_MODEL}.json", path.with_suffix(".json")):
+        if candidate.is_file():
+            return json.loads(candidate.read_text())
+    stem = path.name.split(".")[0]
+    card = path.parent / f"{stem}.json"
+    return json.loads(card.read_text()) if card.is_file() else {}
+
+
+class TFLiteEmotionModel:
+    """An int8 TFLite LightEmoNet; one instance per process, reused for every batch.
+
+    Args:
+        path: the ``.tflite`` file.
+        num_threads: CPU threads for one invocation; 1 when many workers share a machine.
+    """
+
+    def __init__(self, path: str | Path, num_threads: int = 1) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(path)
+        try:
+            self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(self.path, f"not a valid TFLite model ({exc})") from None
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._batch = -1
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        """Probabilities float32 (n, 7) for preprocessed faces float32 (n, 48, 48, 1)."""
+        faces = _check_batch(faces)
+        if len(faces) == 0:
+            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
+        if len(faces) != self._batch:
+            self._interpreter.resize_tensor_input(self._input, list(faces.shape))
+            self._interpreter.allocate_tensors()
+            self._batch = len(faces)
+        self._interpreter.set_tensor(self._input, faces)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output).astype(np.float32, copy=True)
+
+
+class KerasEmotionModel:
+    """A ``.keras`` LightEmoNet (imports TensorFlow; for evaluation and training)."""
+
+    def __init__(self, path: str | Path) -> None:
+        import keras
+
+        self.path = Path(path)
+        try:
+            self.model = keras.models.load_model(self.path, compile=False)
+        except (ValueError, OSError) as exc:
+            raise ModelError(self.path, f"not a valid Keras model ({exc})") from None
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        """Probabilities float32 (n, 7) for preprocessed faces float32 (n, 48, 48, 1)."""
+        faces = _check_batch(faces)
+        if len(faces) == 0:
+            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
+        return np.asarray(self.model.predict(faces, batch_size=256, verbose=0), dtype=np.float32)
+
+
+def load_model(model: str | Path | None = None, num_threads: int = 1) -> EmotionModel:
+    """Load a shipped model by name (int8 TFLite) or any ``.tflite``/``.keras`` path."""
+    path = resolve_model(model)
+    if path.suffix == ".keras":
+        return KerasEmotionModel(path)
+    return TFLiteEmotionModel(path, num_threads=num_threads)
+
+
+def _check_batch(faces: np.ndarray) -> np.ndarray:
+    faces = np.ascontiguousarray(faces, dtype=np.float32)
+    if faces.ndim != 4 or faces.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 1):
+        raise ValueError(
+            f"faces must be a 4D array with shape (_, {INPUT_SIZE}, {INPUT_SIZE}, 1), "
+            f"but got shape {faces.shape}"
+        )
+    return faces
