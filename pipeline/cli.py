@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from model.errors import LightEmoError
+from pipeline.export import Format, Level, export
 
 app = typer.Typer(
     help="Per-face emotion timelines from recordings and live cameras.",
@@ -23,6 +24,11 @@ app = typer.Typer(
     add_completion=False,
 )
 err = Console(stderr=True)
+
+
+@app.callback()
+def main() -> None:
+    """Per-face emotion timelines from recordings and live cameras."""
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -84,3 +90,134 @@ def train(
     typer.echo(result.keras_path)
     typer.echo(result.tflite_path)
     typer.echo(result.card_path)
+
+
+@app.command()
+def analyze(
+    paths: Annotated[list[Path], typer.Argument(help="Video files and/or folders (searched recursively).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("outputs"),
+    sample_fps: Annotated[
+        float, typer.Option(help="Frames analysed per second of video; 0 = every frame.")
+    ] = 10.0,
+    detector: Annotated[str | None, typer.Option(help="Face detector: blazeface, haar, ...")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Shipped model name or .tflite/.keras path.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="CPUs for the embedded Ray (default: all cores).")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Use an existing Ray cluster (auto, HOST:PORT, ray://...).")
+    ] = None,
+    segment_frames: Annotated[
+        int, typer.Option(help="Frames per parallel task within one file.")
+    ] = 600,
+    force: Annotated[bool, typer.Option(help="Redo videos that are already complete.")] = False,
+) -> None:
+    """Analyse recordings into per-face emotion timelines (Parquet) under OUT/<video_id>/."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipeline.analyze import AnalyzeConfig
+    from pipeline.detect import DEFAULT_DETECTOR, DETECTORS
+    from pipeline.orchestration import ProgressEvent, analyze_videos, expected_frames
+    from pipeline.sources import find_videos
+
+    _setup_logging()
+    if sample_fps < 0:
+        raise _fail(LightEmoError("--sample-fps", f"must be 0 (every frame) or positive, got {sample_fps}"))
+    detector = detector or DEFAULT_DETECTOR
+    if detector not in DETECTORS:
+        raise _fail(LightEmoError("--detector", f"unknown detector '{detector}'; choose one of {', '.join(DETECTORS)}"))
+    videos, missing = find_videos(paths)
+    for problem in missing:
+        err.print(f"[red]error:[/] {problem}", highlight=False)
+    config = AnalyzeConfig(sample_fps=sample_fps, detector=detector, model=model, segment_frames=segment_frames)
+    try:
+        config.fingerprint()  # fails early on a bad --model
+    except LightEmoError as exc:
+        raise _fail(exc) from None
+    if not videos:
+        raise typer.Exit(code=1)
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames  {task.fields[faces]} faces  {task.fields[fps]:.1f} analysed fps"),
+        TimeElapsedColumn(),
+        console=err,
+    )
+    totals = {"videos": 0, "analysed": 0, "faces": 0}
+    with progress:
+        bar = progress.add_task(
+            f"0/{len(videos)} videos", total=expected_frames(videos) or None, faces=0, fps=0.0
+        )
+        start = progress.get_time()
+
+        def on_progress(event: ProgressEvent) -> None:
+            totals["analysed"] += event.frames_analysed
+            totals["faces"] += event.faces_seen
+            if event.finished is not None:
+                totals["videos"] += 1
+                report = event.finished
+                if report.status == "failed":
+                    progress.console.print(f"[red]failed:[/] {report.path}: {report.reason}", highlight=False)
+                for warning in report.warnings:
+                    progress.console.print(f"[yellow]warning:[/] {report.path}: {warning}", highlight=False)
+            elapsed = max(progress.get_time() - start, 1e-6)
+            progress.update(
+                bar,
+                advance=event.frames_decoded,
+                description=f"{totals['videos']}/{len(videos)} videos",
+                faces=totals["faces"],
+                fps=totals["analysed"] / elapsed,
+            )
+
+        try:
+            reports = analyze_videos(
+                videos, out, config, workers=workers, ray_address=ray_address, force=force,
+                on_progress=on_progress,
+            )
+        except LightEmoError as exc:
+            raise _fail(exc) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: finished videos are kept, unfinished ones left no partial files")
+            raise typer.Exit(code=130) from None
+    _print_summary(reports)
+    failed = len(missing) + sum(r.status == "failed" for r in reports)
+    if failed:
+        err.print(f"[red]{failed} input(s) failed[/]")
+        raise typer.Exit(code=1)
+
+
+def _print_summary(reports: list) -> None:
+    from rich.table import Table
+
+    table = Table(title="lightemo-video analyze", title_justify="left")
+    for column in ("video", "duration", "faces", "dominant emotions", "status"):
+        table.add_column(column)
+    for r in reports:
+        emotions = ", ".join(f"{name} {n}" for name, n in sorted(r.emotions.items(), key=lambda kv: -kv[1]))
+        status = {"ok": "[green]ok[/]", "skipped": "[dim]skipped (done)[/]"}.get(
+            r.status, f"[red]failed: {r.reason}[/]"
+        )
+        duration = f"{r.duration_s:.1f} s" if r.duration_s else "-"
+        table.add_row(r.video_id, duration, str(r.faces) if r.status == "ok" else "-", emotions or "-", status)
+    err.print(table)
+
+
+@app.command("export")
+def export_command(
+    video_dir: Annotated[Path, typer.Argument(help="An analysed video folder: OUT/<video_id>.")],
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
+    level: Annotated[Level, typer.Option(help="Rows per frame, second, face or segment.")] = Level.segment,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: stdout).")] = None,
+) -> None:
+    """Export timelines for spreadsheets, pandas or DuckDB."""
+    try:
+        text = export(video_dir, format, level, output)
+    except LightEmoError as exc:
+        raise _fail(exc) from None
+    if text is not None:
+        typer.echo(text, nl=False)
+

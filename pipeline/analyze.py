@@ -1,0 +1,138 @@
+"""The stage loop for one video segment: frames -> faces -> emotions -> tracks -> rows.
+
+The same code runs in a plain Python loop (tests, small jobs), inside a Ray task for a
+file segment, and inside a Ray actor for a live camera. No Ray in here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+
+import pyarrow as pa
+
+from model.runtime import resolve_model
+from pipeline.aggregate import detection_rows
+from pipeline.classify import EmotionClassifier
+from pipeline.detect import DEFAULT_DETECTOR, Detector, make_detector
+from pipeline.records import FaceDetections, Frame
+from pipeline.sources import VideoFileSource, VideoInfo
+from pipeline.track import IouTracker, SceneCutDetector, TrackerConfig
+
+
+@dataclass(frozen=True)
+class AnalyzeConfig:
+    """Everything that changes what ``analyze`` writes (and so decides rerun skipping).
+
+    Attributes:
+        sample_fps: analysed frames per second of video, spread evenly in time; 0 means
+            every frame. Higher catches brief expressions at proportional cost.
+        detector: face detector name (see ``pipeline.detect.DETECTORS``).
+        model: shipped model name or model file path; ``None`` is the default model.
+        margin: box margin used when cropping faces for the classifier.
+        batch_frames: frames whose faces are classified in one model call.
+        segment_frames: frames per Ray task for long files; smaller spreads one file
+            over more workers, larger saves per-task start-up (file open and seek).
+        tracker: face-id tracker settings.
+        scene_cut: histogram correlation below which a new shot (and new ids) begins.
+    """
+
+    sample_fps: float = 10.0
+    detector: str = DEFAULT_DETECTOR
+    model: str | None = None
+    margin: float = 0.1
+    batch_frames: int = 16
+    segment_frames: int = 600
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    scene_cut: float = 0.5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def fingerprint(self) -> str:
+        """Hash of the parameters and of the model file's bytes."""
+        digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode())
+        digest.update(resolve_model(self.model).read_bytes())
+        return digest.hexdigest()[:16]
+
+
+class Stages:
+    """The costly, reusable parts of the loop: detector and classifier (model loaded once)."""
+
+    def __init__(self, config: AnalyzeConfig, num_threads: int = 1) -> None:
+        self.config = config
+        self.detector: Detector = make_detector(config.detector)
+        self.classifier = EmotionClassifier(config.model, config.margin, num_threads)
+
+
+def analyze_frames(
+    frames: Iterable[Frame], stages: Stages, tracker: IouTracker, scenes: SceneCutDetector
+) -> Iterator[FaceDetections]:
+    """Run detection, batched classification and tracking over frames, in order.
+
+    Yields one record per frame (faces with ``probs`` and ``face_id``), also for frames
+    without faces.
+    """
+    batch: list[Frame] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == stages.config.batch_frames:
+            yield from _analyze_batch(batch, stages, tracker, scenes)
+            batch = []
+    if batch:
+        yield from _analyze_batch(batch, stages, tracker, scenes)
+
+
+def _analyze_batch(
+    batch: list[Frame], stages: Stages, tracker: IouTracker, scenes: SceneCutDetector
+) -> Iterator[FaceDetections]:
+    found = [stages.detector.detect(frame) for frame in batch]
+    for frame, faces in zip(batch, stages.classifier.classify(batch, found), strict=True):
+        yield tracker.update(faces, scene_cut=scenes.is_cut(frame.image))
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """Rows of one segment (face ids local to it) and what it cost."""
+
+    start: int
+    stop: int
+    rows: pa.Table
+    frames_decoded: int
+    frames_analysed: int
+    seconds: float
+
+
+def analyze_segment(
+    video_id: str, info: VideoInfo, start: int, stop: int, stages: Stages
+) -> SegmentResult:
+    """Analyse frames ``[start, stop)`` of a file with a fresh tracker."""
+    began = time.perf_counter()
+    config = stages.config
+    source = VideoFileSource(info, config.sample_fps, start, stop)
+    records = list(
+        analyze_frames(source, stages, IouTracker(config.tracker), SceneCutDetector(config.scene_cut))
+    )
+    return SegmentResult(
+        start,
+        stop,
+        detection_rows(video_id, records),
+        source.frames_decoded,
+        len(records),
+        time.perf_counter() - began,
+    )
+
+
+def plan_segments(frame_count: int, segment_frames: int) -> list[tuple[int, int]]:
+    """Split ``[0, frame_count)`` into consecutive ranges of ``segment_frames``."""
+    step = max(1, segment_frames)
+    return [(a, min(a + step, frame_count)) for a in range(0, frame_count, step)]
+
+
+def model_info(config: AnalyzeConfig) -> dict:
+    """Which model file a run uses, for run.json."""
+    path = resolve_model(config.model)
+    return {"name": config.model or path.stem.split(".")[0], "file": path.name, "bytes": path.stat().st_size}

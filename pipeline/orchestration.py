@@ -1,0 +1,383 @@
+"""Ray orchestration for ``analyze``: segments of many files on many workers.
+
+Each long file is cut into frame ranges; a Ray task decodes and analyses one range
+(frames never travel through the object store) and returns its rows. The driver
+stitches face ids segment by segment, in order, streaming rows into the video's
+Parquet file, so memory is bounded by the number of tasks in flight, not by video
+length. ``run.json`` is written last: it marks a video as complete for reruns.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from model.errors import InputError, LightEmoError
+from pipeline import aggregate, schema
+from pipeline.analyze import AnalyzeConfig, SegmentResult, Stages, analyze_segment, model_info, plan_segments
+from pipeline.sinks import ParquetSink, remove_stale_temps, write_json, write_table
+from pipeline.sources import VideoInfo, probe_video
+from pipeline.stitch import TrackStitcher
+from pipeline.versions import versions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VideoReport:
+    """Outcome of one input video, as shown in the summary table and run.json."""
+
+    video_id: str
+    path: Path
+    status: str  # "ok", "failed" or "skipped"
+    reason: str | None = None
+    duration_s: float = 0.0
+    faces: int = 0
+    frames_analysed: int = 0
+    emotions: dict[str, int] = field(default_factory=dict)  # dominant emotion -> faces
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Sent to the progress callback after each finished segment or video."""
+
+    video_id: str
+    frames_decoded: int = 0
+    frames_analysed: int = 0
+    faces_seen: int = 0
+    finished: VideoReport | None = None
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def assign_video_ids(videos: list[Path], out_dir: Path) -> dict[Path, str]:
+    """File stem per video, made unique when stems clash in this batch or with an
+    earlier run's output of a different file (then ``stem-<6 hex of the path>``)."""
+    stems: dict[str, int] = {}
+    for video in videos:
+        stems[video.stem] = stems.get(video.stem, 0) + 1
+    ids = {}
+    for video in videos:
+        vid = video.stem
+        previous = _read_run(out_dir / vid)
+        if stems[vid] > 1 or (previous and previous.get("input") != str(video)):
+            vid = f"{video.stem}-{hashlib.sha1(str(video).encode()).hexdigest()[:6]}"
+        ids[video] = vid
+    return ids
+
+
+def expected_frames(videos: list[Path]) -> int:
+    """Declared frames of all readable videos (the progress bar's total)."""
+    total = 0
+    for video in videos:
+        try:
+            total += probe_video(video).frame_count
+        except LightEmoError:
+            pass
+    return total
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_stages(config: AnalyzeConfig) -> Stages:
+    """One detector and model per worker process, reused by every task it runs."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    return Stages(config)
+
+
+def _segment_task(
+    video_id: str, info: VideoInfo, start: int, stop: int, config: AnalyzeConfig
+) -> SegmentResult:
+    return analyze_segment(video_id, info, start, stop, _worker_stages(config))
+
+
+class _VideoJob:
+    """Driver-side state of one video: stitching in order and streaming to its sink."""
+
+    def __init__(self, video_id: str, info: VideoInfo, out_dir: Path, config: AnalyzeConfig) -> None:
+        self.video_id, self.info, self.config = video_id, info, config
+        self.folder = out_dir / video_id
+        self.segments = plan_segments(info.frame_count, config.segment_frames)
+        self.pending: dict[int, SegmentResult] = {}
+        self.next_segment = 0
+        self.stitcher = TrackStitcher(config.tracker)
+        self.frames_decoded = self.frames_analysed = 0
+        self.analysis_s = 0.0
+        self.started = datetime.now(UTC)
+        self.began = time.perf_counter()
+        remove_stale_temps(self.folder)
+        self.sink = ParquetSink(self.folder / "detections.parquet", schema.DETECTIONS).__enter__()
+
+    def add(self, index: int, result: SegmentResult) -> None:
+        self.pending[index] = result
+        while self.next_segment in self.pending:
+            done = self.pending.pop(self.next_segment)
+            self.sink.append(self.stitcher.add(done.rows))
+            self.frames_decoded += done.frames_decoded
+            self.frames_analysed += done.frames_analysed
+            self.analysis_s += done.seconds
+            self.next_segment += 1
+
+    @property
+    def complete(self) -> bool:
+        return self.next_segment == len(self.segments)
+
+    def abort(self, exc: BaseException) -> None:
+        self.sink.__exit__(type(exc), exc, exc.__traceback__)
+
+    def finish(self, base_run: dict) -> VideoReport:
+        self.sink.__exit__(None, None, None)
+        detections = pd.read_parquet(self.folder / "detections.parquet")
+        write_table(self.folder / "timeline.parquet", aggregate.timeline(detections), schema.TIMELINE)
+        faces = aggregate.faces(detections)
+        write_table(self.folder / "faces.parquet", faces, schema.FACES)
+        warnings = []
+        if self.frames_decoded < self.info.frame_count - 1:
+            warnings.append(
+                f"decoded {self.frames_decoded} of {self.info.frame_count} declared frames; "
+                "the file may be truncated"
+            )
+        report = VideoReport(
+            self.video_id,
+            self.info.path,
+            "ok",
+            duration_s=self.info.duration_s,
+            faces=len(faces),
+            frames_analysed=self.frames_analysed,
+            emotions=faces["emotion"].value_counts().to_dict(),
+            warnings=warnings,
+        )
+        run = {
+            **base_run,
+            "frames_decoded": self.frames_decoded,
+            "frames_analysed": self.frames_analysed,
+            "faces": len(faces),
+            "rows": len(detections),
+            "segments": len(self.segments),
+            "timings": _timings(self.started, self.began, self.analysis_s),
+            "status": "ok",
+            "reason": None,
+            "warnings": warnings,
+        }
+        write_json(self.folder / "run.json", run)
+        return report
+
+
+def analyze_videos(
+    videos: list[Path],
+    out_dir: Path,
+    config: AnalyzeConfig,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    force: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> list[VideoReport]:
+    """Analyse video files on Ray; one report per video, failures included.
+
+    Args:
+        videos: video files (see ``pipeline.sources.find_videos``).
+        out_dir: outputs go to ``out_dir/<video_id>/``.
+        config: analysis parameters.
+        workers: CPUs of the embedded local Ray (default: all cores); ignored with
+            ``ray_address``.
+        ray_address: an existing cluster (``auto``, ``HOST:PORT`` or ``ray://...``).
+        force: redo videos whose outputs are complete for the same inputs and parameters.
+        on_progress: called on the driver after each finished segment and video.
+    """
+    import ray
+
+    notify = on_progress or (lambda event: None)
+    out_dir = Path(out_dir)
+    fingerprint = config.fingerprint()
+    ids = assign_video_ids(videos, out_dir)
+    reports: list[VideoReport] = []
+    jobs: dict[str, _VideoJob] = {}
+    bases: dict[str, dict] = {}
+    for video in videos:
+        vid = ids[video]
+        try:
+            info = probe_video(video)
+        except InputError as exc:
+            reports.append(_failed(out_dir, vid, video, exc.reason, config, fingerprint, notify))
+            continue
+        base = _base_run(vid, info, config, fingerprint)
+        if not force and _is_done(out_dir / vid, base):
+            report = VideoReport(vid, video, "skipped", "already analysed with the same inputs and parameters")
+            reports.append(report)
+            notify(ProgressEvent(vid, frames_decoded=info.frame_count, finished=report))
+            continue
+        bases[vid] = base
+        jobs[vid] = _VideoJob(vid, info, out_dir, config)
+    if not jobs:
+        return reports
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        _init_ray(workers, ray_address)
+    task = ray.remote(_segment_task).options(num_cpus=1, max_retries=2, retry_exceptions=False)
+    capacity = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
+    queue = [(vid, i) for vid, job in jobs.items() for i in range(len(job.segments))]
+    in_flight: dict[object, tuple[str, int]] = {}
+    failed: set[str] = set()
+    try:
+        while queue or in_flight:
+            while queue and len(in_flight) < capacity:
+                vid, i = queue.pop(0)
+                if vid in failed:
+                    continue
+                job = jobs[vid]
+                start, stop = job.segments[i]
+                in_flight[task.remote(vid, job.info, start, stop, config)] = (vid, i)
+            if not in_flight:
+                break
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            vid, i = in_flight.pop(ready[0])
+            if vid in failed:
+                continue
+            job = jobs[vid]
+            try:
+                result = ray.get(ready[0])
+            except Exception as exc:  # a task error or a worker lost after retries
+                failed.add(vid)
+                job.abort(exc)
+                reason = _task_failure_reason(exc)
+                reports.append(_failed(out_dir, vid, job.info.path, reason, config, fingerprint, notify))
+                continue
+            job.add(i, result)
+            notify(
+                ProgressEvent(
+                    vid,
+                    frames_decoded=result.stop - result.start,
+                    frames_analysed=result.frames_analysed,
+                    faces_seen=result.rows.num_rows,
+                )
+            )
+            if job.complete:
+                report = job.finish(bases[vid])
+                reports.append(report)
+                notify(ProgressEvent(vid, finished=report))
+    except BaseException as exc:
+        for vid, job in jobs.items():
+            if vid not in failed and not job.complete:
+                job.abort(exc)
+        for ref in in_flight:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started_here:
+            ray.shutdown()
+    order = {ids[v]: n for n, v in enumerate(videos)}
+    return sorted(reports, key=lambda r: order.get(r.video_id, len(order)))
+
+
+def _init_ray(workers: int | None, ray_address: str | None) -> None:
+    import ray
+
+    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    if ray_address:
+        import model
+        import pipeline
+
+        # Ship our code (and the shipped weights) to a cluster that may not have it.
+        runtime_env = {"py_modules": [Path(model.__file__).parent, Path(pipeline.__file__).parent]}
+        try:
+            ray.init(address=ray_address, runtime_env=runtime_env, log_to_driver=False,
+                     logging_level=logging.WARNING)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise LightEmoError("--ray-address", f"cannot connect to Ray at {ray_address} ({exc})") from None
+    else:
+        ray.init(num_cpus=workers or os.cpu_count() or 1, **quiet)
+
+
+def _task_failure_reason(exc: Exception) -> str:
+    cause = getattr(exc, "cause", None) or exc
+    if isinstance(cause, LightEmoError):
+        return cause.reason
+    first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return f"analysis failed: {first_line}"
+
+
+def _base_run(video_id: str, info: VideoInfo, config: AnalyzeConfig, fingerprint: str) -> dict:
+    stat = info.path.stat()
+    return {
+        "video_id": video_id,
+        "input": str(info.path),
+        "size_bytes": info.size_bytes,
+        "mtime_ns": stat.st_mtime_ns,
+        "duration_s": round(info.duration_s, 3),
+        "fps": info.fps,
+        "frame_count": info.frame_count,
+        "width": info.width,
+        "height": info.height,
+        "model": model_info(config),
+        "detector": {"name": config.detector},
+        "versions": versions(),
+        "parameters": config.to_dict(),
+        "fingerprint": fingerprint,
+    }
+
+
+def _is_done(folder: Path, base: dict) -> bool:
+    previous = _read_run(folder)
+    if not previous or previous.get("status") != "ok":
+        return False
+    same = all(previous.get(k) == base[k] for k in ("input", "size_bytes", "mtime_ns", "fingerprint"))
+    outputs = all((folder / f).is_file() for f in ("detections.parquet", "timeline.parquet", "faces.parquet"))
+    return same and outputs
+
+
+def _read_run(folder: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads((folder / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _failed(
+    out_dir: Path,
+    video_id: str,
+    path: Path,
+    reason: str,
+    config: AnalyzeConfig,
+    fingerprint: str,
+    notify: ProgressCallback,
+) -> VideoReport:
+    report = VideoReport(video_id, path, "failed", reason)
+    write_json(
+        out_dir / video_id / "run.json",
+        {
+            "video_id": video_id,
+            "input": str(path),
+            "parameters": config.to_dict(),
+            "fingerprint": fingerprint,
+            "versions": versions(),
+            "status": "failed",
+            "reason": reason,
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
+    notify(ProgressEvent(video_id, finished=report))
+    return report
+
+
+def _timings(started: datetime, began: float, analysis_s: float) -> dict:
+    return {
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "wall_s": round(time.perf_counter() - began, 3),
+        "worker_s": round(analysis_s, 3),
+    }

@@ -1,0 +1,116 @@
+"""The one record that travels between stages: the faces found in one frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from model.labels import NUM_CLASSES
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One decoded (and sampled) frame.
+
+    Attributes:
+        frame_index: index in decoded order, 0-based, counting every frame of the source.
+        timestamp_s: seconds since the start of the video or stream.
+        image: uint8 (h, w, 3) BGR pixels.
+    """
+
+    frame_index: int
+    timestamp_s: float
+    image: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class FaceDetections:
+    """Faces in one analysed frame, as columns.
+
+    Attributes:
+        frame_index: index of the frame in its video or stream (0-based, decoded order).
+        timestamp_s: time of the frame since the start of the video/stream, seconds.
+        xyxy: float32 (n, 4) boxes in pixels, x1 y1 x2 y2.
+        score: float32 (n,) detector confidence in [0, 1].
+        probs: float32 (n, 7) emotion probabilities in ``EMOTIONS`` order, or None
+            before classification.
+        face_id: int64 (n,) track ids, or None before tracking.
+
+    Stages never modify a record: they return a new one (``dataclasses.replace``).
+    """
+
+    frame_index: int
+    timestamp_s: float
+    xyxy: np.ndarray
+    score: np.ndarray
+    probs: np.ndarray | None = None
+    face_id: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.score) if np.ndim(self.score) == 1 else -1
+        _check(self.xyxy, "xyxy", (n, 4))
+        _check(self.score, "score", (n,))
+        if self.probs is not None:
+            _check(self.probs, "probs", (n, NUM_CLASSES))
+        if self.face_id is not None:
+            _check(self.face_id, "face_id", (n,))
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    @classmethod
+    def empty(cls, frame_index: int, timestamp_s: float) -> FaceDetections:
+        """A frame with no faces."""
+        return cls(
+            frame_index,
+            timestamp_s,
+            np.zeros((0, 4), dtype=np.float32),
+            np.zeros((0,), dtype=np.float32),
+        )
+
+    def with_probs(self, probs: np.ndarray) -> FaceDetections:
+        """A copy carrying emotion probabilities float32 (n, 7)."""
+        return replace(self, probs=np.asarray(probs, dtype=np.float32))
+
+    def with_ids(self, face_id: np.ndarray) -> FaceDetections:
+        """A copy carrying track ids int64 (n,)."""
+        return replace(self, face_id=np.asarray(face_id, dtype=np.int64))
+
+    def select(self, keep: np.ndarray) -> FaceDetections:
+        """A copy with only the faces where ``keep`` (bool (n,) or int index) holds."""
+        return replace(
+            self,
+            xyxy=self.xyxy[keep],
+            score=self.score[keep],
+            probs=None if self.probs is None else self.probs[keep],
+            face_id=None if self.face_id is None else self.face_id[keep],
+        )
+
+    def equals(self, other: FaceDetections) -> bool:
+        """Field-by-field equality (the generated ``==`` would compare arrays ambiguously)."""
+        return (
+            self.frame_index == other.frame_index
+            and self.timestamp_s == other.timestamp_s
+            and all(
+                (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+                for a, b in (
+                    (self.xyxy, other.xyxy),
+                    (self.score, other.score),
+                    (self.probs, other.probs),
+                    (self.face_id, other.face_id),
+                )
+            )
+        )
+
+
+def _check(array: np.ndarray, name: str, shape: tuple[int, ...]) -> None:
+    if not isinstance(array, np.ndarray) or array.ndim != len(shape):
+        got = getattr(array, "shape", type(array).__name__)
+        raise ValueError(f"{name} must be a {len(shape)}D np.ndarray with shape {_fmt(shape)}, but got {got}")
+    if any(want not in (-1, got) for want, got in zip(shape, array.shape, strict=True)):
+        raise ValueError(f"{name} must have shape {_fmt(shape)}, but got shape {array.shape}")
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join("_" if s == -1 else str(s) for s in shape) + ")"

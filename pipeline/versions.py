@@ -1,0 +1,16 @@
+"""Versions of the tool and the libraries that decide its results (for run.json)."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of lightemo-video and its result-relevant dependencies."""
+    out = {}
+    for dist in ("lightemo-video", "opencv-python-headless", "ai-edge-litert", "numpy", "ray", "pyarrow"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
