@@ -221,3 +221,41 @@ def export_command(
     if text is not None:
         typer.echo(text, nl=False)
 
+
+
+@app.command()
+def evaluate(
+    data: Annotated[
+        Path, typer.Option(help="Labelled split: class-folder tree or fer2013.csv (PublicTest rows).")
+    ] = Path("../shared/datasets/fer2013/test"),
+    model: Annotated[
+        str | None, typer.Option(help="Shipped model name or .keras/.tflite path (default model).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for metrics.json and the plot.")] = Path(
+        "outputs/evaluation"
+    ),
+    latency_runs: Annotated[int, typer.Option(help="Single-image passes to time.")] = 1000,
+    write_card: Annotated[bool, typer.Option(help="Store the figures in the model card.")] = False,
+) -> None:
+    """Measure accuracy, macro-F1, per-class scores, size and latency of a model."""
+    from rich.table import Table
+
+    from jobs.evaluate import evaluate as run_evaluation
+
+    try:
+        metrics = run_evaluation(data, model, out, latency_runs, write_card)
+    except LightEmoError as exc:
+        raise _fail(exc) from None
+    for fmt, m in metrics["formats"].items():
+        table = Table(title=f"{m['file']} on {metrics['images']} images", title_justify="left")
+        for column in ("class", "precision", "recall", "F1", "support"):
+            table.add_column(column, justify="right" if column != "class" else "left")
+        for name, c in m["per_class"].items():
+            table.add_row(name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", str(c["support"]))
+        table.caption = (
+            f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
+            f"{m['size_bytes'] / 1e6:.2f} MB  {m['latency']['mean_ms']:.3f} ms/image (mean, 1 thread)  "
+            f"{m['throughput_images_per_s']:.0f} images/s batched"
+        )
+        err.print(table)
+    typer.echo(out / "metrics.json")

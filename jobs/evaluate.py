@@ -1,0 +1,190 @@
+"""Evaluate a LightEmoNet model on a labelled FER2013 split: accuracy, macro-F1, per-class
+scores, confusion matrix, size on disk, single-image latency and batched throughput.
+
+Run as ``lightemo-video evaluate --data ../shared/datasets/fer2013/test`` (the shipped
+default model, both its .keras and int8 .tflite files) or ``python -m jobs.evaluate``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from model.data import FaceSet, load_faces
+from model.labels import EMOTIONS, NUM_CLASSES
+from model.runtime import WEIGHTS_DIR, EmotionModel, KerasEmotionModel, TFLiteEmotionModel, resolve_model
+from pipeline.sinks import write_json
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix
+    (rows: true class, columns: predicted class, ``EMOTIONS`` order)."""
+    cm = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    per_class = {}
+    for k, name in enumerate(EMOTIONS):
+        tp = cm[k, k]
+        precision = tp / cm[:, k].sum() if cm[:, k].sum() else 0.0
+        recall = tp / cm[k, :].sum() if cm[k, :].sum() else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {
+            "precision": round(float(precision), 4),
+            "recall": round(float(recall), 4),
+            "f1": round(float(f1), 4),
+            "support": int(cm[k, :].sum()),
+        }
+    return {
+        "accuracy": round(float(np.trace(cm) / cm.sum()), 4),
+        "macro_f1": round(float(np.mean([c["f1"] for c in per_class.values()])), 4),
+        "per_class": per_class,
+        "confusion_matrix": cm.tolist(),
+    }
+
+
+def latency(model: EmotionModel, faces: np.ndarray, runs: int = 1000) -> dict:
+    """Single-image forward-pass latency in ms (mean, median, p95) over ``runs`` calls,
+    after 20 warm-up calls; input already preprocessed, so no I/O or resizing is timed."""
+    one = faces[:1]
+    for _ in range(20):
+        model.predict(one)
+    times = np.empty(runs)
+    for i in range(runs):
+        x = faces[i % len(faces)][None]
+        began = time.perf_counter()
+        model.predict(x)
+        times[i] = time.perf_counter() - began
+    ms = times * 1000
+    return {
+        "runs": runs,
+        "mean_ms": round(float(ms.mean()), 4),
+        "median_ms": round(float(np.median(ms)), 4),
+        "p95_ms": round(float(np.percentile(ms, 95)), 4),
+    }
+
+
+def throughput(model: EmotionModel, faces: np.ndarray, batch: int = 64) -> float:
+    """Images per second when classifying ``faces`` in batches of ``batch``."""
+    model.predict(faces[:batch])
+    began = time.perf_counter()
+    for i in range(0, len(faces), batch):
+        model.predict(faces[i : i + batch])
+    return round(len(faces) / (time.perf_counter() - began), 1)
+
+
+def evaluate_file(model: EmotionModel, path: Path, test: FaceSet, latency_runs: int) -> dict:
+    """All figures for one model file on one test set."""
+    x = (test.images.astype(np.float32) / 255.0)[..., None]
+    probs = np.concatenate([model.predict(x[i : i + 256]) for i in range(0, len(x), 256)])
+    result = classification_metrics(test.labels, probs.argmax(axis=1))
+    result.update(
+        file=path.name,
+        size_bytes=path.stat().st_size,
+        latency=latency(model, x, latency_runs),
+        throughput_images_per_s=throughput(model, x[:2048]),
+    )
+    return result
+
+
+def evaluate(
+    data: str | Path,
+    model: str | None = None,
+    out_dir: str | Path = "outputs/evaluation",
+    latency_runs: int = 1000,
+    write_card: bool = False,
+) -> dict:
+    """Evaluate a shipped model (its .keras and int8 .tflite) or one model file.
+
+    Writes ``metrics.json`` and ``confusion_matrix.png`` to ``out_dir``; the top-level
+    figures are those of the int8 file the pipeline runs (or of the file given).
+
+    Args:
+        data: a class-folder split (e.g. ``fer2013/test``) or ``fer2013.csv`` (PublicTest rows).
+        model: shipped model name or a ``.keras``/``.tflite`` path; ``None``: the default.
+        out_dir: where the metrics and the plot go.
+        latency_runs: single-image forward passes to time.
+        write_card: also store the figures in the shipped model's card.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    data = Path(data)
+    test = load_faces(data, split="test" if data.is_dir() else "PublicTest")
+    files = _files_to_evaluate(model)
+    formats = {}
+    for fmt, path in files.items():
+        runtime = KerasEmotionModel(path) if fmt == "keras" else TFLiteEmotionModel(path, num_threads=1)
+        formats[fmt] = evaluate_file(runtime, path, test, latency_runs)
+        if fmt == "keras":
+            formats[fmt]["parameters"] = int(runtime.model.count_params())
+    primary = formats.get("tflite") or formats["keras"]
+    metrics = {
+        **primary,
+        "parameters": formats.get("keras", {}).get("parameters"),
+        "model": model or "default",
+        "data": str(data),
+        "images": len(test),
+        "formats": formats,
+    }
+    out_dir = Path(out_dir)
+    write_json(out_dir / "metrics.json", metrics)
+    plot_confusion(np.asarray(primary["confusion_matrix"]), out_dir / "confusion_matrix.png",
+                   title=f"{primary['file']}: accuracy {primary['accuracy']:.3f} on {data.name}")
+    if write_card:
+        _store_in_card(files, data, metrics)
+    return metrics
+
+
+def _files_to_evaluate(model: str | None) -> dict[str, Path]:
+    if model is not None and Path(model).suffix in (".keras", ".tflite"):
+        path = resolve_model(model)
+        return {path.suffix[1:]: path}
+    return {"keras": resolve_model(model, "keras"), "tflite": resolve_model(model, "tflite")}
+
+
+def _store_in_card(files: dict[str, Path], data: Path, metrics: dict) -> None:
+    card_path = WEIGHTS_DIR / f"{next(iter(files.values())).name.split('.')[0]}.json"
+    card = json.loads(card_path.read_text())
+    summary = {
+        fmt: {k: m[k] for k in ("accuracy", "macro_f1", "per_class", "size_bytes", "latency", "throughput_images_per_s")}
+        for fmt, m in metrics["formats"].items()
+    }
+    card.setdefault("metrics", {})["publictest"] = {"data": str(data), "images": metrics["images"], **summary}
+    write_json(card_path, card)
+
+
+def plot_confusion(cm: np.ndarray, path: Path, title: str) -> Path:
+    """Row-normalised confusion matrix with counts, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(cm)):
+        for j in range(len(cm)):
+            ax.text(j, i, f"{share[i, j]:.2f}\n{cm[i, j]}", ha="center", va="center", fontsize=7,
+                    color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, rotation=45, ha="right")
+    ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".tmp-" + path.name)
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pipeline.cli import app
+
+    app(["evaluate", *sys.argv[1:]])
