@@ -53,8 +53,13 @@ class AnalyzeConfig:
         return asdict(self)
 
     def fingerprint(self) -> str:
-        """Hash of the parameters and of the model file's bytes."""
-        digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode())
+        """Hash of the parameters that change results, and of the model file's bytes.
+
+        ``batch_frames`` and ``segment_frames`` only change how work is cut up (segments
+        are stitched into the same ids), so they are left out.
+        """
+        results = {k: v for k, v in self.to_dict().items() if k not in ("batch_frames", "segment_frames")}
+        digest = hashlib.sha256(json.dumps(results, sort_keys=True).encode())
         digest.update(resolve_model(self.model).read_bytes())
         return digest.hexdigest()[:16]
 

@@ -7,6 +7,7 @@ This is the only module that prints with rich; everything else returns values or
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -23,12 +24,17 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one-line messages stay on one line
 
 
 @app.callback()
 def main() -> None:
     """Per-face emotion timelines from recordings and live cameras."""
+    # Our own one-line errors replace FFmpeg's and OpenCV's console chatter; Ray workers
+    # inherit these settings from the driver.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _setup_logging(verbose: bool = False) -> None:

@@ -113,4 +113,5 @@ def _check(array: np.ndarray, name: str, shape: tuple[int, ...]) -> None:
 
 
 def _fmt(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join("_" if s == -1 else str(s) for s in shape) + ")"
+    parts = ["_" if s == -1 else str(s) for s in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"

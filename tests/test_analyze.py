@@ -1,0 +1,61 @@
+"""The stage loop without Ray: real detector, real int8 model, real video files."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from pipeline.analyze import AnalyzeConfig, Stages, analyze_segment, plan_segments
+from pipeline.sources import probe_video
+from pipeline.stitch import TrackStitcher
+from tests.conftest import DEMO_CLIP, shared_path
+
+
+@pytest.fixture(scope="module")
+def stages() -> Stages:
+    return Stages(AnalyzeConfig(sample_fps=10))
+
+
+def _run(path, stages: Stages, segment_frames: int) -> pa.Table:
+    info = probe_video(path)
+    stitcher = TrackStitcher(stages.config.tracker)
+    parts = [
+        stitcher.add(analyze_segment("v", info, a, b, stages).rows)
+        for a, b in plan_segments(info.frame_count, segment_frames)
+    ]
+    return pa.concat_tables(parts)
+
+
+def test_demo_clip_faces_ids_and_scene_cut(stages):
+    rows = _run(DEMO_CLIP, stages, segment_frames=1000).to_pandas()
+    # 8 s at 10 analysed fps, one face except during the coffee shot (4.0-5.5 s).
+    with_face = rows.groupby("frame_index").size()
+    assert with_face.max() == 1
+    assert 60 <= len(with_face) <= 65
+    assert rows[(rows.timestamp_s > 4.05) & (rows.timestamp_s < 5.45)].empty
+    ids_before = set(rows[rows.timestamp_s < 4.0].face_id)
+    ids_after = set(rows[rows.timestamp_s > 5.5].face_id)
+    assert ids_before == {1} and ids_after == {2}  # the scene cut starts a new id
+    probs = rows[["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]].to_numpy()
+    assert probs.sum(axis=1) == pytest.approx(1.0, abs=0.02)
+
+
+def test_face_ids_are_stable_across_segment_boundaries(stages):
+    whole = _run(DEMO_CLIP, stages, segment_frames=1000).to_pandas()
+    split = _run(DEMO_CLIP, stages, segment_frames=37).to_pandas()  # boundaries mid-shot
+    assert split["frame_index"].tolist() == whole["frame_index"].tolist()
+    assert split["face_id"].tolist() == whole["face_id"].tolist()
+    assert split["happy"].tolist() == pytest.approx(whole["happy"].tolist())
+
+
+def test_real_clip_one_id_across_segments(stages):
+    clip = shared_path("sample_videos", "fer_woman2.mp4")
+    rows = _run(clip, stages, segment_frames=100).to_pandas()
+    assert rows["frame_index"].nunique() >= 0.95 * 155
+    assert rows["face_id"].value_counts().iloc[0] >= 0.95 * len(rows)
+
+
+def test_face_free_clip_yields_no_faces(stages):
+    clip = shared_path("sample_videos", "imageio_cockatoo.mp4")
+    rows = _run(clip, stages, segment_frames=1000).to_pandas()
+    assert rows["frame_index"].nunique() <= 0.02 * 140

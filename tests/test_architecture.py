@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from model.architecture import build_lightemonet  # noqa: E402
+
+
+def test_output_shape_and_probabilities():
+    model = build_lightemonet()
+    out = model(np.random.default_rng(0).random((3, 48, 48, 1), dtype=np.float32), training=False)
+    assert out.shape == (3, 7)
+    np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_parameter_count_matches_the_described_layers():
+    # The paper claims 2,143,751; the layers it lists add up to this.
+    model = build_lightemonet()
+    assert model.count_params() == 2_651_623
+    assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == [32, 32, 64, 64, 128, 128]
+    assert model.get_layer("dense").units == 512
+
+
+def test_output_is_float32_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_lightemonet()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    out = model(np.zeros((1, 48, 48, 1), dtype=np.float32))
+    assert out.dtype == "float32"

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.augment import augment_faces, epoch_indices, minority_mask, oversample_targets
+from model.data import FaceSet, class_weights
+from model.labels import CLASS_INDEX, EMOTIONS
+
+
+def _faces(per_class: int = 20) -> FaceSet:
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(7), per_class)
+    images = rng.integers(0, 256, (len(labels), 48, 48), dtype=np.uint8)
+    return FaceSet(images, labels, tuple(str(i) for i in range(len(labels))))
+
+
+def test_minority_mask_is_fear_angry_surprise_disgust():
+    mask = minority_mask(np.arange(7))
+    assert [EMOTIONS[i] for i in np.flatnonzero(mask)] == ["angry", "disgust", "fear", "surprise"]
+
+
+def test_oversampling_raises_only_minority_classes():
+    labels = np.repeat(np.arange(7), [3995, 436, 4097, 7215, 4830, 3171, 4965])
+    targets = oversample_targets(labels)
+    counts = np.bincount(labels)
+    for name in ("happy", "sad", "neutral"):
+        assert targets[CLASS_INDEX[name]] == counts[CLASS_INDEX[name]]
+    for name in ("angry", "disgust", "fear", "surprise"):
+        assert targets[CLASS_INDEX[name]] > counts[CLASS_INDEX[name]]
+    order = epoch_indices(labels, np.random.default_rng(0))
+    assert np.array_equal(np.bincount(labels[order], minlength=7), targets)
+
+
+def test_augment_changes_pixels_keeps_shape():
+    images = _faces().images[:10]
+    out = augment_faces(images, np.random.default_rng(0))
+    assert out.shape == images.shape and out.dtype == np.uint8
+    assert not np.array_equal(out, images)
+
+
+def test_training_batches_augment_only_minority_classes():
+    pytest.importorskip("keras")
+    from jobs.train import make_sequence
+
+    faces = _faces()
+    sequence = make_sequence(faces, class_weights(faces.labels), batch_size=32, seed=0)
+    originals = {int(i): faces.images[i] for i in range(len(faces))}
+    majority_same = minority_changed = 0
+    for b in range(len(sequence)):
+        x, y, w = sequence[b]
+        idx = sequence.order[b * 32 : (b + 1) * 32]
+        assert x.shape == (len(idx), 48, 48, 1) and x.dtype == np.float32 and x.max() <= 1.0
+        np.testing.assert_allclose(w, class_weights(faces.labels)[y])
+        for row, i in enumerate(idx):
+            unchanged = np.array_equal(np.round(x[row, :, :, 0] * 255).astype(np.uint8), originals[int(i)])
+            if minority_mask(np.array([y[row]]))[0]:
+                minority_changed += not unchanged
+            else:
+                assert unchanged, f"majority class {EMOTIONS[y[row]]} image was altered"
+                majority_same += 1
+    assert majority_same > 0 and minority_changed > 0
