@@ -97,7 +97,7 @@ def segments(detections: pd.DataFrame, smooth_s: float = 1.0, gap_s: float = 1.0
         ["video_id", "face_id"], sort=True
     ):
         t = face["timestamp_s"].to_numpy()
-        probs = _moving_average(t, face[PROBS].to_numpy(np.float64), smooth_s / 2)
+        probs = moving_average(t, face[PROBS].to_numpy(np.float64), smooth_s / 2)
         labels = probs.argmax(axis=1)
         step = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
         breaks = np.flatnonzero((np.diff(labels) != 0) | (np.diff(t) > gap_s)) + 1
@@ -120,7 +120,7 @@ def segments(detections: pd.DataFrame, smooth_s: float = 1.0, gap_s: float = 1.0
     return pa.Table.from_pylist(parts, schema=schema.SEGMENTS).to_pandas()
 
 
-def _moving_average(t: np.ndarray, values: np.ndarray, half_width: float) -> np.ndarray:
+def moving_average(t: np.ndarray, values: np.ndarray, half_width: float) -> np.ndarray:
     """Mean of ``values`` rows whose time lies within ``half_width`` of each row's time."""
     cumulative = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
     lo = np.searchsorted(t, t - half_width, side="left")

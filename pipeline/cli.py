@@ -35,6 +35,8 @@ def main() -> None:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The embedded Ray listens on 127.0.0.1 only, not on every network interface.
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -119,8 +121,12 @@ def analyze(
         int, typer.Option(help="Frames per parallel task within one file.")
     ] = 600,
     force: Annotated[bool, typer.Option(help="Redo videos that are already complete.")] = False,
+    annotate: Annotated[
+        bool, typer.Option(help="Also write annotated.mp4 (boxes, ids, emotions drawn).")
+    ] = False,
 ) -> None:
-    """Analyse recordings into per-face emotion timelines (Parquet) under OUT/<video_id>/."""
+    """Analyse recordings into per-face emotion timelines (Parquet) under OUT/<video_id>/,
+    with a timeline plot and report.html per video and OUT/report.html as an index."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pipeline.analyze import AnalyzeConfig
@@ -190,10 +196,24 @@ def analyze(
             err.print("interrupted: finished videos are kept, unfinished ones left no partial files")
             raise typer.Exit(code=130) from None
     _print_summary(reports)
+    _write_reports(out, [r for r in reports if r.status == "ok"], annotate)
     failed = len(missing) + sum(r.status == "failed" for r in reports)
     if failed:
         err.print(f"[red]{failed} input(s) failed[/]")
         raise typer.Exit(code=1)
+
+
+def _write_reports(out: Path, done: list, annotate: bool) -> None:
+    """Pictures and HTML for the videos analysed now, then the index of the whole folder."""
+    from pipeline.report import build_reports, write_index
+
+    try:
+        for report in done:
+            build_reports(out / report.video_id, annotate=annotate)
+        if any(out.glob("*/run.json")):
+            err.print(f"report: {write_index(out)}", highlight=False)
+    except LightEmoError as exc:
+        err.print(f"[yellow]warning:[/] report not written: {exc}", highlight=False)
 
 
 def _print_summary(reports: list) -> None:
@@ -227,6 +247,37 @@ def export_command(
     if text is not None:
         typer.echo(text, nl=False)
 
+
+
+@app.command()
+def bench(
+    clip: Annotated[Path, typer.Option(help="Video to analyse, every frame.")] = Path(
+        "../shared/sample_videos/face2face_demo_obama.mp4"
+    ),
+    out: Annotated[Path, typer.Option(help="Folder for bench.json.")] = Path("outputs/bench"),
+    workers: Annotated[int | None, typer.Option(help="Ray CPUs (default: all cores).")] = None,
+    detector: Annotated[str | None, typer.Option(help="Face detector to time.")] = None,
+    peer_python: Annotated[
+        str | None, typer.Option(help="Python with the `fer` package, to time it side by side.")
+    ] = None,
+) -> None:
+    """Measure analysed frames/s end to end next to decode-only frames/s (and fer's)."""
+    from jobs.bench import bench as run_bench
+
+    _setup_logging()
+    try:
+        result = run_bench(clip, out, workers, None, detector, peer_python)
+    except LightEmoError as exc:
+        raise _fail(exc) from None
+    a = result["analyze"]
+    err.print(
+        f"{clip.name} ({result['resolution']}, {result['frames']} frames, {result['cpus']} CPUs, "
+        f"{result['detector']}): decode-only {result['decode_only_frames_per_s']} frames/s, "
+        f"analyze {a['frames_per_s']} frames/s, a face in {a['frames_with_face']:.1%} of frames, "
+        f"{a['frames_with_more_than_one_face']} frames with more than one face"
+        + (f", fer {result['fer_peer']['fps']} frames/s ({result['speedup_vs_fer']}x)" if "fer_peer" in result else "")
+    )
+    typer.echo(out / "bench.json")
 
 
 @app.command()
@@ -265,3 +316,170 @@ def evaluate(
         )
         err.print(table)
     typer.echo(out / "metrics.json")
+
+
+@app.command()
+def report(
+    folder: Annotated[
+        Path, typer.Argument(help="An output folder (OUT) or one video folder (OUT/<video_id>).")
+    ],
+    annotate: Annotated[
+        bool, typer.Option(help="Also write annotated.mp4: boxes and emotions on every frame.")
+    ] = False,
+) -> None:
+    """Rebuild timeline.png and report.html (and annotated.mp4) from existing outputs, without
+    re-analysing; an output folder also gets its index OUT/report.html."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipeline.report import build_reports
+
+    _setup_logging()
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("videos"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,  # no stray bar lines in logs and pipes
+    )
+    bar = progress.add_task("reports", total=None)
+
+    def on_video(video_dir: Path, done: int, total: int) -> None:
+        progress.update(bar, description=video_dir.name, completed=done, total=total)
+
+    try:
+        with progress:
+            written = build_reports(folder, annotate=annotate, on_video=on_video)
+    except LightEmoError as exc:
+        raise _fail(exc) from None
+    for path in written:
+        typer.echo(path)
+
+
+@app.command()
+def monitor(
+    urls: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="URL",
+            help="Camera URLs like rtsp://user:pass@host:port/path (credentials optional; "
+            "never shown or stored).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Output folder; each camera writes OUT/<stream_id>/."),
+    ] = Path("outputs"),
+    sample_fps: Annotated[
+        float, typer.Option(help="Frames analysed per second per camera; 0 = every frame it sends.")
+    ] = 5.0,
+    roll_seconds: Annotated[
+        float, typer.Option(help="Seconds per Parquet part; timeline/faces files refresh per part.")
+    ] = 60.0,
+    duration: Annotated[
+        float | None,
+        typer.Option(help="Stop after this many seconds (default: until Ctrl-C or SIGTERM)."),
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Use an existing Ray cluster (auto, HOST:PORT, ray://...).")
+    ] = None,
+) -> None:
+    """Watch live cameras and keep per-face emotion timelines under OUT/<stream_id>/.
+
+    One Ray actor per camera; reconnects by itself; a Parquet part every --roll-seconds plus
+    status.json. Ctrl-C or SIGTERM writes the last part and exits.
+    """
+    from rich.live import Live
+
+    from model.errors import StreamError
+    from pipeline.analyze import AnalyzeConfig
+    from pipeline.monitor import MonitorConfig, monitor_cameras
+    from pipeline.streams import mask_url
+
+    _setup_logging()
+    for url in urls:
+        if "://" not in url:
+            raise _fail(
+                StreamError(
+                    mask_url(url),
+                    "not a camera URL; expected rtsp://host:port/path (user:pass@ optional)",
+                )
+            )
+    if duration is not None and duration <= 0:
+        raise _fail(LightEmoError("--duration", f"must be positive, got {duration}"))
+    try:
+        config = MonitorConfig(
+            analyze=AnalyzeConfig(sample_fps=sample_fps), roll_seconds=roll_seconds
+        )
+        config.analyze.fingerprint()  # fails early on a missing or broken model
+    except LightEmoError as exc:
+        raise _fail(exc) from None
+    logging.getLogger("pipeline").setLevel(logging.WARNING)  # the live table shows the rest
+    try:
+        with Live(_camera_table([]), console=err, refresh_per_second=2) as live:
+            statuses = monitor_cameras(
+                urls,
+                out,
+                config,
+                duration_s=duration,
+                ray_address=ray_address,
+                on_status=lambda s: live.update(_camera_table(s)),
+            )
+            live.update(_camera_table(statuses))
+    except LightEmoError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:  # before any camera started: nothing was written
+        err.print("interrupted before monitoring started")
+        raise typer.Exit(code=130) from None
+    for status in statuses:
+        typer.echo(out / status["stream_id"])
+    silent = [s for s in statuses if not s.get("frames_received")]
+    if silent:
+        names = ", ".join(s["url"] for s in silent)
+        err.print(f"[red]{len(silent)} camera(s) never sent a frame:[/] {names}", highlight=False)
+        raise typer.Exit(code=1)
+
+
+def _camera_table(statuses: list[dict]):
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="lightemo-video monitor", title_justify="left")
+    for column in (
+        "camera",
+        "state",
+        "fps in/analysed",
+        "faces",
+        "emotions now",
+        "reconnects",
+        "dropped",
+        "parts/rows",
+        "lag",
+        "last error",
+    ):
+        table.add_column(column, overflow="fold")
+    colours = {"live": "green", "connecting": "yellow", "reconnecting": "red", "stopped": "dim"}
+    for s in statuses:
+        state = s.get("state", "?")
+        fps_in, fps_an = s.get("fps_in"), s.get("fps_analysed")
+        emotions = ", ".join(
+            f"{e['face_id']}: {e['emotion']} {e['confidence']:.2f}"
+            for e in s.get("emotions_now", [])
+        )
+        lag = s.get("lag_s")
+        table.add_row(
+            escape(s.get("stream_id", "?")),
+            f"[{colours.get(state, 'white')}]{state}[/]",
+            "-" if fps_in is None else f"{fps_in:.1f} / {fps_an or 0:.1f}",
+            str(s.get("faces_now", 0)),
+            escape(emotions) or "-",
+            str(s.get("reconnects", 0)),
+            str(s.get("frames_dropped", 0)),
+            f"{s.get('parts', 0)}/{s.get('rows', 0)}",
+            "-" if lag is None else f"{lag:.1f} s",
+            escape(s.get("last_error") or "-"),
+        )
+    return table

@@ -31,6 +31,8 @@ from pipeline.versions import versions
 
 log = logging.getLogger(__name__)
 
+DERIVED_FILES = ("timeline.png", "report.html", "annotated.mp4")
+
 
 @dataclass
 class VideoReport:
@@ -118,6 +120,8 @@ class _VideoJob:
         self.started = datetime.now(UTC)
         self.began = time.perf_counter()
         remove_stale_temps(self.folder)
+        for derived in DERIVED_FILES:  # pictures of an earlier analysis would mislead
+            (self.folder / derived).unlink(missing_ok=True)
         self.sink = ParquetSink(self.folder / "detections.parquet", schema.DETECTIONS).__enter__()
 
     def add(self, index: int, result: SegmentResult) -> None:
@@ -196,6 +200,7 @@ def analyze_videos(
         force: redo videos whose outputs are complete for the same inputs and parameters.
         on_progress: called on the driver after each finished segment and video.
     """
+    use_cluster_token(ray_address)
     import ray
 
     notify = on_progress or (lambda event: None)
@@ -225,7 +230,7 @@ def analyze_videos(
 
     started_here = not ray.is_initialized()
     if started_here:
-        _init_ray(workers, ray_address)
+        init_ray(workers, ray_address)
     task = ray.remote(_segment_task).options(num_cpus=1, max_retries=2, retry_exceptions=False)
     capacity = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
     queue = [(vid, i) for vid, job in jobs.items() for i in range(len(job.segments))]
@@ -282,7 +287,22 @@ def analyze_videos(
     return sorted(reports, key=lambda r: order.get(r.video_id, len(order)))
 
 
-def _init_ray(workers: int | None, ray_address: str | None) -> None:
+def use_cluster_token(ray_address: str | None) -> None:
+    """Send the cluster's auth token when connecting to ``ray_address``.
+
+    Clusters made by ``ray start`` require a token (kept in ``~/.ray/auth_token``), but
+    Ray only uses it for an explicit address when ``RAY_AUTH_MODE=token`` is set before
+    Ray is imported; this sets it when a token is available and the user set no mode.
+    """
+    if not ray_address or "RAY_AUTH_MODE" in os.environ:
+        return
+    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
+    if "RAY_AUTH_TOKEN" in os.environ or token_file.is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+def init_ray(workers: int | None, ray_address: str | None) -> None:
+    """Start an embedded local Ray with ``workers`` CPUs, or connect to ``ray_address``."""
     import ray
 
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
@@ -290,6 +310,7 @@ def _init_ray(workers: int | None, ray_address: str | None) -> None:
         import model
         import pipeline
 
+        _check_reachable(ray_address)
         # Ship our code (and the shipped weights) to a cluster that may not have it.
         runtime_env = {"py_modules": [Path(model.__file__).parent, Path(pipeline.__file__).parent]}
         try:
@@ -299,6 +320,21 @@ def _init_ray(workers: int | None, ray_address: str | None) -> None:
             raise LightEmoError("--ray-address", f"cannot connect to Ray at {ray_address} ({exc})") from None
     else:
         ray.init(num_cpus=workers or os.cpu_count() or 1, **quiet)
+
+
+def _check_reachable(ray_address: str, timeout_s: float = 5.0) -> None:
+    """Fail in seconds, not minutes, when a HOST:PORT address does not answer (Ray itself
+    retries for a long time)."""
+    import socket
+
+    host, _, port = ray_address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and other forms: let Ray resolve them
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise LightEmoError("--ray-address", f"cannot connect to Ray at {ray_address} ({reason})") from None
 
 
 def _task_failure_reason(exc: Exception) -> str:

@@ -62,3 +62,10 @@ SEGMENTS = pa.schema(
         pa.field("mean_confidence", pa.float32()),
     ]
 )
+
+# Live cameras (``lightemo-video monitor``): the detections layout plus the wall-clock time
+# each frame was read. ``video_id`` holds the stream id, ``timestamp_s`` counts seconds
+# since the monitor started for that camera, ``frame_index`` counts received frames.
+LIVE_DETECTIONS = pa.schema(
+    [*DETECTIONS, pa.field("captured_at", pa.timestamp("us", tz="UTC"))]
+)

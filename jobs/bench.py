@@ -1,0 +1,105 @@
+"""End-to-end throughput benchmark of ``analyze`` against decode-only speed (and, when
+asked, the ``fer`` package's ``Video.analyze`` on the same file, measured side by side).
+
+Run as ``lightemo-video bench`` or ``python -m jobs.bench``. Figures go to
+``OUT/bench.json``; they are measurements of this machine at this moment, not targets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import pandas as pd
+
+from pipeline.analyze import AnalyzeConfig
+from pipeline.orchestration import analyze_videos, init_ray, use_cluster_token
+from pipeline.sinks import write_json
+from pipeline.sources import probe_video
+
+DEFAULT_CLIP = Path("../shared/sample_videos/face2face_demo_obama.mp4")
+
+
+def decode_fps(path: Path) -> float:
+    """Frames per second for decoding every frame to BGR with OpenCV, one thread."""
+    cv2.setNumThreads(1)
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    began, frames = time.perf_counter(), 0
+    while cap.read()[0]:
+        frames += 1
+    cap.release()
+    return frames / (time.perf_counter() - began)
+
+
+def analyze_fps(path: Path, config: AnalyzeConfig) -> dict:
+    """Analyse every frame of ``path`` on Ray (already started, so start-up is not timed)
+    and report frames/s plus how often a face was found and how often more than one."""
+    with tempfile.TemporaryDirectory() as out:
+        began = time.perf_counter()
+        [report] = analyze_videos([path], Path(out), config, force=True)
+        wall = time.perf_counter() - began
+        if report.status != "ok":
+            raise RuntimeError(f"{path}: {report.reason}")
+        rows = pd.read_parquet(Path(out) / report.video_id / "detections.parquet")
+    per_frame = rows.groupby("frame_index").size()
+    return {
+        "frames_analysed": report.frames_analysed,
+        "seconds": round(wall, 2),
+        "frames_per_s": round(report.frames_analysed / wall, 1),
+        "frames_with_face": round(len(per_frame) / report.frames_analysed, 4),
+        "frames_with_more_than_one_face": int((per_frame > 1).sum()),
+        "face_tracks": int(rows["face_id"].nunique()),
+    }
+
+
+def peer_fps(python: str, clip: Path, script: Path) -> dict:
+    """Run the ``fer`` peer's timing script in its own interpreter; parse its one line."""
+    done = subprocess.run([python, str(script), str(clip)], capture_output=True, text=True, check=True)
+    line = next(l for l in done.stdout.splitlines() if l.startswith("fer "))
+    fields = dict(item.split("=") for item in line.split()[1:])
+    return {k: float(v) for k, v in fields.items()}
+
+
+def bench(
+    clip: Path = DEFAULT_CLIP,
+    out_dir: Path = Path("outputs/bench"),
+    workers: int | None = None,
+    ray_address: str | None = None,
+    detector: str | None = None,
+    peer_python: str | None = None,
+) -> dict:
+    """Decode-only and end-to-end frames/s on ``clip`` (every frame analysed)."""
+    use_cluster_token(ray_address)
+    import ray
+
+    info = probe_video(clip)
+    config = AnalyzeConfig(sample_fps=0, segment_frames=128, **({"detector": detector} if detector else {}))
+    result = {
+        "clip": str(clip),
+        "resolution": f"{info.width}x{info.height}",
+        "frames": info.frame_count,
+        "cpus": os.cpu_count(),
+        "detector": config.detector,
+        "decode_only_frames_per_s": round(decode_fps(clip), 1),
+    }
+    init_ray(workers, ray_address)
+    try:
+        analyze_fps(clip, config)  # warm-up: every worker loads the model once
+        result["analyze"] = analyze_fps(clip, config)
+    finally:
+        ray.shutdown()
+    if peer_python:
+        script = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "peer_fer_video.py"
+        result["fer_peer"] = peer_fps(peer_python, clip, script)
+        result["speedup_vs_fer"] = round(result["analyze"]["frames_per_s"] / result["fer_peer"]["fps"], 1)
+    write_json(out_dir / "bench.json", result)
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(bench(), indent=2))

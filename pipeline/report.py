@@ -1,0 +1,718 @@
+"""Pictures of the results: timeline plots, annotated videos and self-contained HTML reports.
+
+Everything here reads the files ``analyze`` wrote (``OUT/<video_id>/*.parquet`` and
+``run.json``), so reports can be rebuilt at any time without re-analysing. Each emotion has
+one colour (:data:`EMOTION_COLORS`) used in every plot, video overlay and table. HTML pages
+embed their images as data URIs and need no JavaScript or network, so one file can be
+mailed or archived on its own. Files appear atomically (``.tmp-<name>`` + rename).
+
+Example:
+    >>> build_reports(Path("outputs"), annotate=True)  # every video, plus outputs/report.html
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from model.errors import InputError, LightEmoError
+from model.labels import EMOTIONS
+from pipeline import aggregate
+from pipeline.export import clock
+from pipeline.sinks import TEMP_PREFIX
+from pipeline.sources import keep_frame
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+log = logging.getLogger(__name__)
+
+EMOTION_COLORS: dict[str, str] = {
+    "angry": "#d62728",
+    "disgust": "#6b8e23",
+    "fear": "#9467bd",
+    "happy": "#f5c518",
+    "sad": "#1f77b4",
+    "surprise": "#ff7f0e",
+    "neutral": "#a0a0a0",
+}
+"""One colour per emotion (``EMOTIONS`` order), shared by plots, overlays and tables."""
+
+MAX_PANELS = 12
+"""Faces plotted in ``timeline.png``; more panels would be too small to read."""
+
+HOLD_S = 0.5
+"""How long ``annotated.mp4`` keeps showing a face's last box between analysed frames."""
+
+SMOOTH_S = 1.0
+"""Moving-average width of the plotted probabilities and segments: wider hides flicker but
+blurs short expressions (``aggregate.segments``' ``smooth_s``)."""
+
+GAP_S = 1.0
+"""A face unseen for longer than this leaves a gap in its plot and starts a new segment."""
+
+VideoCallback = Callable[[Path, int, int], None]
+
+
+# ----- timeline plot -------------------------------------------------------------------
+
+
+def plot_timeline(video_dir: Path) -> Path:
+    """Write ``timeline.png``: one panel per face with its emotion probabilities over time
+    (per analysed frame, smoothed over :data:`SMOOTH_S`) as stacked areas and a thin band
+    of its dominant-emotion segments, on one shared time axis, so a glance shows who felt
+    what when. The faces seen longest come first (at most :data:`MAX_PANELS`).
+
+    Raises:
+        InputError: ``video_dir`` is not a successfully analysed video folder.
+    """
+    from matplotlib.patches import Patch
+
+    video_dir = Path(video_dir)
+    run = _read_ok_run(video_dir)
+    detections = _read_parquet(video_dir, "detections.parquet")
+    duration = float(run.get("duration_s") or 1.0)
+    order = _faces_by_importance(detections)
+    shown = order[:MAX_PANELS]
+    title = f"{run.get('video_id', video_dir.name)}: {duration:.1f} s, {len(order)} faces"
+    if len(order) > len(shown):
+        title += f" (showing the {len(shown)} seen longest)"
+
+    if not shown:
+        fig = _figure(12, 2.4)
+        fig.text(0.5, 0.62, "no faces found", ha="center", va="center", fontsize=26, color="#444")
+        fig.text(0.5, 0.3, title, ha="center", va="center", fontsize=12, color="#666")
+        return _save_png(fig, video_dir / "timeline.png")
+
+    fig = _figure(12, 0.9 + 1.45 * len(shown), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(shown), 1, sharex=True))
+    segments = aggregate.segments(detections, SMOOTH_S, GAP_S)
+    for ax, face_id in zip(axes, shown, strict=True):
+        face = detections[detections["face_id"] == face_id].sort_values("timestamp_s")
+        seen = face["timestamp_s"].to_numpy()
+        x, y = _smoothed_series(seen, face[list(EMOTIONS)].to_numpy(np.float64))
+        ax.stackplot(x, y.T, colors=[EMOTION_COLORS[e] for e in EMOTIONS], linewidth=0)
+        runs = segments[segments["face_id"] == face_id]
+        for emotion, part in runs.groupby("emotion"):
+            spans = list(zip(part["start_s"], part["duration_s"], strict=True))
+            ax.broken_barh(spans, (1.04, 0.12), facecolors=EMOTION_COLORS[emotion])
+        ax.set_ylim(0, 1.18)
+        ax.set_yticks([0, 0.5, 1])
+        ax.set_ylabel(f"face {face_id}", fontsize=10, fontweight="bold")
+        ax.set_title(
+            f"seen {clock(seen[0])}-{clock(seen[-1])} in {len(seen)} analysed frames; "
+            "top band: dominant emotion",
+            loc="right",
+            fontsize=8,
+            color="#555",
+        )
+        ax.grid(axis="x", color="#ddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+    axes[-1].set_xlim(0, duration)
+    axes[-1].set_xlabel("time (s)")
+    handles = [Patch(color=EMOTION_COLORS[e], label=e) for e in EMOTIONS]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(EMOTIONS), frameon=False)
+    fig.suptitle(title, fontsize=12)
+    return _save_png(fig, video_dir / "timeline.png")
+
+
+def _faces_by_importance(detections: pd.DataFrame) -> list[int]:
+    """Face ids, most analysed frames first, then largest mean box area."""
+    if detections.empty:
+        return []
+    stats = detections.assign(area=detections["w"] * detections["h"]).groupby("face_id")
+    ranked = pd.DataFrame({"frames": stats.size(), "area": stats["area"].mean()})
+    ranked = ranked.sort_values(["frames", "area"], ascending=False, kind="stable")
+    return [int(i) for i in ranked.index]
+
+
+def _smoothed_series(t: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One face's probabilities smoothed over :data:`SMOOTH_S` (as ``aggregate.segments``
+    does, so areas and band agree), each run held for one frame step after its last
+    analysed frame, with a NaN row (a gap in the plot) wherever the face went unseen.
+
+    Args:
+        t: (n,) float timestamps in seconds, ascending.
+        probs: (n, 7) float probabilities per analysed frame.
+
+    Returns:
+        x (m,) float seconds and y (m, 7) float, m <= 3n.
+    """
+    smooth = aggregate.moving_average(t, probs, SMOOTH_S / 2)  # the same smoothing as segments
+    step = float(np.median(np.diff(t))) if len(t) > 1 else 0.1
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    for run in np.split(np.arange(len(t)), np.flatnonzero(np.diff(t) > GAP_S) + 1):
+        xs += [t[run], [t[run[-1]] + step, np.nan]]
+        ys += [smooth[run], smooth[run[-1:]], np.full((1, probs.shape[1]), np.nan)]
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+# ----- annotated video -----------------------------------------------------------------
+
+
+def annotate_video(video_dir: Path, source: Path | None = None) -> Path:
+    """Write ``annotated.mp4``: every frame of the input with each face's box, id, emotion
+    and confidence, so people can check the numbers against the picture.
+
+    Frames that were not analysed show the boxes of the latest analysed frame for faces
+    seen within :data:`HOLD_S`; the output keeps the input's frame count and rate and is
+    H.264 yuv420p, which browsers and ordinary players open.
+
+    Args:
+        video_dir: an analysed video folder (``OUT/<video_id>``).
+        source: the input video; ``None`` uses the path recorded in ``run.json``.
+
+    Raises:
+        InputError: not an analysed folder, or the input video is missing or unreadable.
+    """
+    import cv2
+    import imageio_ffmpeg
+
+    video_dir = Path(video_dir)
+    run = _read_ok_run(video_dir)
+    source = Path(source or run.get("input", ""))
+    if not source.is_file():
+        raise InputError(source, "input video not found; pass the video's new path as the source")
+    detections = _read_parquet(video_dir, "detections.parquet")
+    by_frame = {int(i): rows for i, rows in detections.groupby("frame_index")}
+    sample_fps = float(run.get("parameters", {}).get("sample_fps", 0.0))
+    fps = float(run["fps"])  # the rate analyze sampled and timed frames with
+    target = video_dir / "annotated.mp4"
+    cap = cv2.VideoCapture(str(source), cv2.CAP_FFMPEG)
+    try:
+        ok, frame = cap.read()
+        if not ok:
+            raise InputError(source, "not a video file, or no frame could be decoded")
+        height, width = frame.shape[:2]
+        with _atomic(target) as tmp:
+            writer = imageio_ffmpeg.write_frames(
+                str(tmp),
+                (width, height),
+                pix_fmt_in="bgr24",
+                pix_fmt_out="yuv420p",
+                fps=fps,
+                codec="libx264",
+                quality=6,
+                macro_block_size=1,
+                ffmpeg_log_level="error",
+                # libx264 needs even sizes for yuv420p: pad odd ones by one black pixel.
+                output_params=[
+                    "-vf",
+                    "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+                    "-preset",
+                    "veryfast",
+                    "-movflags",
+                    "+faststart",
+                ],
+            )
+            writer.send(None)
+            try:
+                index, shown = 0, {}  # shown: face_id -> (time seen, its detections row)
+                while ok:
+                    now = index / fps
+                    if keep_frame(index, fps, sample_fps):  # analysed: its faces replace the old
+                        rows = by_frame.get(index)
+                        shown = (
+                            {} if rows is None else {r.face_id: (now, r) for r in rows.itertuples()}
+                        )
+                    for seen, row in shown.values():
+                        if now - seen <= HOLD_S:
+                            _draw_face(frame, row)
+                    writer.send(np.ascontiguousarray(frame))
+                    index += 1
+                    ok, frame = cap.read()
+            finally:
+                writer.close()
+    finally:
+        cap.release()
+    return target
+
+
+def _draw_face(frame: np.ndarray, row: tuple) -> None:
+    """Draw one face's box and ``face <id>  <emotion> <confidence>`` label in place.
+
+    Args:
+        frame: (h, w, 3) uint8 BGR image.
+        row: a detections row (``itertuples``) with x, y, w, h, face_id, emotion, confidence.
+    """
+    import cv2
+
+    color = _bgr(EMOTION_COLORS.get(row.emotion, "#ffffff"))
+    x0, y0 = int(round(row.x)), int(round(row.y))
+    x1, y1 = int(round(row.x + row.w)), int(round(row.y + row.h))
+    thick = max(2, frame.shape[0] // 240)
+    cv2.rectangle(frame, (x0, y0), (x1, y1), color, thick)
+    text = f"face {row.face_id}  {row.emotion} {row.confidence:.2f}"
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.45, frame.shape[0] / 720 * 0.7)
+    (tw, th), base = cv2.getTextSize(text, font, scale, 1)
+    label_h = th + base + 2 * thick
+    top = y0 - label_h if y0 >= label_h else y1  # below the box when there is no room above
+    left = min(max(x0, 0), max(frame.shape[1] - tw - 6, 0))
+    cv2.rectangle(frame, (left, top), (left + tw + 6, top + label_h), color, -1)
+    ink = (0, 0, 0) if sum(color) > 400 else (255, 255, 255)  # dark text on light colours
+    cv2.putText(frame, text, (left + 3, top + th + thick), font, scale, ink, 1, cv2.LINE_AA)
+
+
+def _bgr(hex_color: str) -> tuple[int, int, int]:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return b, g, r
+
+
+# ----- HTML reports --------------------------------------------------------------------
+
+
+def write_video_report(video_dir: Path) -> Path:
+    """Write ``report.html`` for one analysed video: run facts, a per-face table with
+    emotion shares, the timeline plot and the list of emotion segments, in one file.
+
+    Draws ``timeline.png`` first when it is missing; links ``annotated.mp4`` when present.
+
+    Raises:
+        InputError: ``video_dir`` is not a successfully analysed video folder.
+    """
+    video_dir = Path(video_dir)
+    run = _read_ok_run(video_dir)
+    detections = _read_parquet(video_dir, "detections.parquet")
+    faces = _read_parquet(video_dir, "faces.parquet")
+    plot = video_dir / "timeline.png"
+    if not plot.is_file():
+        plot_timeline(video_dir)
+    video_id = run.get("video_id", video_dir.name)
+
+    parts = [
+        f"<h1>{_e(video_id)}</h1>",
+        _facts(run),
+        f"<h2>Faces ({len(faces)})</h2>",
+        _face_table(faces),
+        "<h2>Timeline</h2>",
+        _img(plot.read_bytes(), f"emotion timeline of {video_id}"),
+    ]
+    if (video_dir / "annotated.mp4").is_file():
+        parts.append(
+            '<h2>Annotated video</h2><video controls preload="metadata" src="annotated.mp4">'
+            '</video><p><a href="annotated.mp4">annotated.mp4</a>: boxes, face ids and '
+            "emotions drawn on every frame</p>"
+        )
+    parts += [
+        "<h2>Emotion segments</h2>",
+        _segment_table(aggregate.segments(detections, SMOOTH_S, GAP_S)),
+    ]
+    return _write_text(
+        video_dir / "report.html", _page(f"{video_id}: lightemo-video report", parts)
+    )
+
+
+def write_index(out_dir: Path) -> Path:
+    """Write ``OUT/report.html``: every video folder with its status, duration, faces,
+    dominant emotions and a link to its report; failures with their reasons.
+
+    Raises:
+        InputError: ``out_dir`` holds no video folders with a ``run.json``.
+    """
+    out_dir = Path(out_dir)
+    runs = {folder: run for folder in _video_folders(out_dir) if (run := _read_run(folder))}
+    if not runs:
+        raise InputError(out_dir, "no analysed videos here (no */run.json); run analyze first")
+    ok = {f: r for f, r in runs.items() if r.get("status") == "ok"}
+    failed = {f: r for f, r in runs.items() if r.get("status") != "ok"}
+    rows = []
+    for folder, run in ok.items():
+        name = _e(run.get("video_id", folder.name))
+        has_report = (folder / "report.html").is_file()
+        link = f'<a href="{_e(folder.name)}/report.html">{name}</a>' if has_report else name
+        emotions = _read_parquet(folder, "faces.parquet", columns=["emotion"])["emotion"]
+        chips = " ".join(f"{_chip(e)}&times;{n}" for e, n in emotions.value_counts().items())
+        rows.append(
+            f"<tr><td>{link}</td><td>{_status(run)}</td>"
+            f"<td class=num>{clock(run.get('duration_s') or 0)}</td>"
+            f"<td class=num>{len(emotions)}</td><td>{chips or 'no faces'}</td>"
+            f"<td class=path>{_e(run.get('input', ''))}</td></tr>"
+        )
+    failures = [
+        f"<tr><td>{_e(r.get('video_id', f.name))}</td><td class=path>{_e(r.get('input', ''))}</td>"
+        f"<td class=bad>{_e(r.get('reason') or 'unknown')}</td></tr>"
+        for f, r in failed.items()
+    ]
+    parts = [
+        "<h1>lightemo-video results</h1>",
+        f"<p>{len(runs)} videos: {len(ok)} analysed, {len(failed)} failed, in "
+        f"<code>{_e(out_dir.resolve())}</code></p>",
+    ]
+    if rows:
+        header = ["video", "status", "duration", "faces", "dominant emotions", "input"]
+        parts += ["<h2>Analysed</h2>", _table(header, rows, ' id="videos"')]
+    if failures:
+        parts += ["<h2>Failed</h2>", _table(["video", "input", "reason"], failures, ' id="failed"')]
+    return _write_text(out_dir / "report.html", _page("lightemo-video results", parts))
+
+
+_STEPS: dict[str, Callable[[Path], Path]] = {
+    "annotated.mp4": annotate_video,  # first, so the report links it
+    "timeline.png": plot_timeline,
+    "report.html": write_video_report,
+}
+
+
+def build_reports(
+    out_dir_or_video_dir: Path, annotate: bool = False, on_video: VideoCallback | None = None
+) -> list[Path]:
+    """(Re)build ``timeline.png`` and ``report.html`` (and ``annotated.mp4`` when asked) for
+    every successfully analysed video, plus the index ``OUT/report.html`` when given an
+    output folder; nothing is re-analysed.
+
+    A picture that cannot be made (e.g. ``annotated.mp4`` when the input video moved) is
+    logged as a warning; the other files and videos still get theirs.
+
+    Args:
+        out_dir_or_video_dir: an output folder ``OUT`` or one video folder ``OUT/<video_id>``.
+        annotate: also write ``annotated.mp4`` (decodes and re-encodes every input frame).
+        on_video: called before each video as ``on_video(folder, videos_done, videos_total)``.
+
+    Returns:
+        The files written, index last.
+
+    Raises:
+        InputError: the path is missing or holds no analysed video.
+    """
+    path = Path(out_dir_or_video_dir)
+    if not path.is_dir():
+        raise InputError(path, "no such folder")
+    single = (path / "run.json").is_file()
+    if single:
+        _read_ok_run(path)  # a failed video's folder has nothing to draw: say so
+    folders = [path] if single else _video_folders(path)
+    if not folders:
+        raise InputError(
+            path, "no analysed videos here (no run.json in it or its subfolders); run analyze first"
+        )
+    todo = [f for f in folders if (_read_run(f) or {}).get("status") == "ok"]
+    written: list[Path] = []
+    for done, folder in enumerate(todo):
+        if on_video:
+            on_video(folder, done, len(todo))
+        for name, step in _STEPS.items():
+            if annotate or step is not annotate_video:
+                try:
+                    written.append(step(folder))
+                except LightEmoError as exc:
+                    log.warning("%s: no %s: %s", folder.name, name, exc)
+    if not single:
+        written.append(write_index(path))
+    return written
+
+
+def write_model_report(card_path: Path, metrics_path: Path | None, out: Path) -> Path:
+    """Write an HTML page for a model card: its facts, training curves (loss and accuracy
+    per epoch, train vs validation) and, given an evaluation's ``metrics.json``, the
+    per-class scores and confusion matrix, to judge a model before shipping it.
+
+    Raises:
+        InputError: the card or metrics file is missing or not JSON.
+    """
+    import tempfile
+
+    from jobs.evaluate import plot_confusion
+
+    card = _read_json(Path(card_path))
+    name = str(card.get("name", Path(card_path).stem))
+    history = (card.get("training") or {}).get("history") or []
+    facts = {k: card[k] for k in ("name", "parameters", "recipe", "data", "files") if k in card}
+    parts = [f"<h1>Model {_e(name)}</h1>", _kv_table(facts), "<h2>Training</h2>"]
+    if history:
+        parts.append(_img(_training_curves(history), f"training curves of {name}"))
+    else:
+        parts.append("<p>No training history in this card.</p>")
+    for split, summary in (card.get("metrics") or {}).items():
+        parts += [f"<h2>Card metrics: {_e(split)}</h2>", _kv_table(summary)]
+    if metrics_path is not None:
+        metrics = _read_json(Path(metrics_path))
+        rows = [
+            f"<tr><td>{_chip(c)}</td><td class=num>{s['precision']:.3f}</td>"
+            f"<td class=num>{s['recall']:.3f}</td><td class=num>{s['f1']:.3f}</td>"
+            f"<td class=num>{s['support']}</td></tr>"
+            for c, s in metrics.get("per_class", {}).items()
+        ]
+        parts += [
+            f"<h2>Evaluation: {_e(metrics.get('file', name))} on {_e(metrics.get('images', '?'))} "
+            f"images of {_e(metrics.get('data', '?'))}</h2>",
+            f"<p>accuracy {metrics.get('accuracy', float('nan')):.4f}, "
+            f"macro-F1 {metrics.get('macro_f1', float('nan')):.4f}</p>",
+            _table(["class", "precision", "recall", "F1", "support"], rows),
+        ]
+        if "confusion_matrix" in metrics:
+            with tempfile.TemporaryDirectory() as scratch:
+                png = plot_confusion(
+                    np.asarray(metrics["confusion_matrix"]),
+                    Path(scratch) / "confusion.png",
+                    title=f"{metrics.get('file', name)}: rows true class, columns predicted",
+                )
+                parts.append(_img(png.read_bytes(), "confusion matrix"))
+    return _write_text(Path(out), _page(f"{name}: model report", parts))
+
+
+def _training_curves(history: list[dict]) -> bytes:
+    """PNG of loss and accuracy per epoch, train vs validation, best validation epoch marked."""
+    fig = _figure(12, 4, layout="constrained")
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    axes = fig.subplots(1, 2)
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for key, label, style in ((metric, "train", "-"), (f"val_{metric}", "validation", "--")):
+            ax.plot(
+                epochs,
+                [h.get(key, np.nan) for h in history],
+                style,
+                marker="o",
+                markersize=3,
+                label=label,
+            )
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.grid(color="#ddd", linewidth=0.6)
+        ax.legend(frameon=False)
+    val = np.array([h.get("val_accuracy", np.nan) for h in history], dtype=float)
+    if not np.isnan(val).all():
+        best = int(np.nanargmax(val))
+        axes[1].axvline(epochs[best], color="#999", linewidth=0.8)
+        axes[1].annotate(
+            f"best {val[best]:.3f}",
+            (epochs[best], val[best]),
+            textcoords="offset points",
+            xytext=(-64, -14),
+            fontsize=8,
+        )
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", facecolor="white")
+    return buffer.getvalue()
+
+
+# ----- HTML pieces ---------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;
+  max-width:1200px;margin:0 auto;padding:12px 24px;background:#fff}
+h1{font-size:22px;margin:6px 0 10px}
+h2{font-size:17px;margin:22px 0 8px;border-bottom:1px solid #e3e3e3;padding-bottom:3px}
+table{border-collapse:collapse;margin:4px 0 8px}
+th,td{padding:3px 10px;text-align:left;border-bottom:1px solid #eee;vertical-align:top}
+th{background:#f6f6f6;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.path{color:#666;font-size:12px;word-break:break-all}
+td.key{color:#555;white-space:nowrap}
+.bad{color:#b00020}
+.chip{display:inline-block;padding:0 7px;border-radius:9px;font-size:12px;color:#111}
+.bar{display:inline-flex;width:220px;height:12px;border-radius:3px;overflow:hidden;
+  background:#eee;vertical-align:middle}
+.bar span{display:block;height:100%}
+.shares{font-size:12px;color:#555;margin-left:8px}
+.scroll{max-height:420px;overflow:auto;display:inline-block;border:1px solid #eee}
+img{max-width:100%;height:auto}
+video{max-width:100%;max-height:420px;background:#000}
+.facts{display:flex;flex-wrap:wrap;gap:0 40px;align-items:flex-start}
+.facts table{font-size:13px}
+footer{color:#888;font-size:12px;margin-top:24px}
+"""
+
+
+def _page(title: str, parts: list[str]) -> str:
+    body = "\n".join(parts)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">\n'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body>\n{body}\n"
+        "<footer>made by lightemo-video</footer>\n</body></html>\n"
+    )
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _table(header: list[str] | None, rows: list[str], attrs: str = "") -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header or [])
+    thead = f"<thead><tr>{head}</tr></thead>" if header else ""
+    return f"<table{attrs}>{thead}<tbody>{''.join(rows)}</tbody></table>"
+
+
+def _kv_table(facts: dict) -> str:
+    """One row per fact; nested dicts become ``a.b`` keys."""
+    return _table(
+        None, [f"<tr><td class=key>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in _flatten(facts)]
+    )
+
+
+def _flatten(facts: dict, prefix: str = "") -> Iterator[tuple[str, object]]:
+    for key, value in facts.items():
+        if isinstance(value, dict) and value:
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", "-" if value is None else value
+
+
+def _facts(run: dict) -> str:
+    """What was analysed and how, as two tables side by side (the run, the settings)."""
+    timings = run.get("timings") or {}
+    video = {
+        "input": run.get("input"),
+        "status": run.get("status"),
+        "duration": f"{clock(run.get('duration_s') or 0)} ({run.get('duration_s')} s)",
+        "video": f"{run.get('frame_count')} frames at {run.get('fps')} fps, "
+        f"{run.get('width')}x{run.get('height')}",
+        "frames analysed": f"{run.get('frames_analysed')} of {run.get('frames_decoded')} decoded",
+        "faces": run.get("faces"),
+        "finished": f"{timings.get('finished_at', '-')} in {timings.get('wall_s', '-')} s",
+    }
+    settings = {k: run.get(k) for k in ("model", "detector", "parameters")}
+    warnings = "".join(f"<p class=bad>warning: {_e(w)}</p>" for w in run.get("warnings") or [])
+    return f"<div class=facts>{_kv_table(video)}{_kv_table(settings)}</div>{warnings}"
+
+
+def _status(run: dict) -> str:
+    warnings = run.get("warnings") or []
+    if not warnings:
+        return _e(run.get("status"))
+    return f"{_e(run.get('status'))} <span class=bad>({_e('; '.join(warnings))})</span>"
+
+
+def _chip(emotion: str) -> str:
+    color = EMOTION_COLORS.get(emotion, "#ddd")
+    return f'<span class=chip style="background:{color}">{_e(emotion)}</span>'
+
+
+def _face_table(faces: pd.DataFrame) -> str:
+    if faces.empty:
+        return "<p>No faces found.</p>"
+    rows = []
+    for face in faces.sort_values("face_id").itertuples():
+        shares = sorted(
+            ((e, float(getattr(face, f"share_{e}"))) for e in EMOTIONS), key=lambda es: -es[1]
+        )
+        bar = "".join(
+            f'<span style="width:{100 * s:.2f}%;background:{EMOTION_COLORS[e]}" '
+            f'title="{e} {s:.0%}"></span>'
+            for e, s in shares
+            if s > 0
+        )
+        top = ", ".join(f"{e} {s:.0%}" for e, s in shares[:3] if s > 0)
+        rows.append(
+            f"<tr><td class=num>{face.face_id}</td><td class=num>{clock(face.first_seen_s)}</td>"
+            f"<td class=num>{clock(face.last_seen_s)}</td><td class=num>{face.frames}</td>"
+            f"<td>{_chip(face.emotion)}</td><td class=num>{face.mean_confidence:.2f}</td>"
+            f"<td><span class=bar>{bar}</span><span class=shares>{top}</span></td></tr>"
+        )
+    header = [
+        "face",
+        "first seen",
+        "last seen",
+        "frames",
+        "dominant",
+        "confidence",
+        "dominant emotion per analysed frame",
+    ]
+    return _table(header, rows, ' id="faces"')
+
+
+def _segment_table(segments: pd.DataFrame) -> str:
+    if segments.empty:
+        return "<p>No segments: no faces found.</p>"
+    rows = [
+        f"<tr><td>face {s.face_id}</td><td>{_chip(s.emotion)}</td>"
+        f"<td class=num>{clock(s.start_s)}-{clock(s.end_s)}</td>"
+        f"<td class=num>{s.duration_s:.1f} s</td>"
+        f"<td class=num>{s.mean_confidence:.2f}</td></tr>"
+        for s in segments.sort_values(["start_s", "face_id"]).itertuples()
+    ]
+    table = _table(["face", "emotion", "from-to", "duration", "confidence"], rows, ' id="segments"')
+    return f"<div class=scroll>{table}</div>"
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+
+
+# ----- files ---------------------------------------------------------------------------
+
+
+def _video_folders(out_dir: Path) -> list[Path]:
+    return sorted(p.parent for p in out_dir.glob("*/run.json"))
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"not a readable JSON file ({exc})") from None
+
+
+def _read_run(folder: Path) -> dict | None:
+    try:
+        return _read_json(folder / "run.json")
+    except InputError:
+        return None
+
+
+def _read_ok_run(video_dir: Path) -> dict:
+    if not (video_dir / "run.json").is_file():
+        raise InputError(video_dir, "not an analysed video folder (no run.json); run analyze first")
+    run = _read_json(video_dir / "run.json")
+    if run.get("status") != "ok":
+        raise InputError(video_dir, f"analysis failed, nothing to draw ({run.get('reason')})")
+    return run
+
+
+def _read_parquet(video_dir: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(video_dir / name, columns=columns)
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            video_dir / name, f"missing or unreadable, rerun analyze --force ({exc})"
+        ) from None
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` (``.tmp-<name>``, same suffix so tools infer the
+    format), renamed over ``path`` only when the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(TEMP_PREFIX + path.name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_text(path: Path, text: str) -> Path:
+    with _atomic(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def _figure(width_in: float, height_in: float, layout: str | None = None) -> Figure:
+    """A matplotlib Figure on its own Agg canvas: no pyplot, no global backend change."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), dpi=100, layout=layout)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save_png(fig: Figure, path: Path) -> Path:
+    with _atomic(path) as tmp:
+        fig.savefig(tmp, format="png", facecolor="white")
+    return path

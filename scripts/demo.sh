@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs lightemo-video and analyses the bundled demo clip into outputs/astronaut_demo/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python -m pip install -q --disable-pip-version-check -e .
+lightemo-video analyze sample_videos/astronaut_demo.mp4 --annotate
+lightemo-video export outputs/astronaut_demo --level segment

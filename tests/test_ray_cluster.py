@@ -1,0 +1,61 @@
+"""``analyze --ray-address``: a real ``ray start --head`` cluster on loopback, driven by the
+installed ``lightemo-video`` command in its own process (as a user would run it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+from tests.conftest import DEMO_CLIP
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"the {name} command is not installed")
+    return path
+
+
+@pytest.fixture
+def head_node():
+    ray = _tool("ray")
+    port = _free_port()
+    subprocess.run(
+        [ray, "start", "--head", "--port", str(port), "--num-cpus", "2",
+         "--include-dashboard", "false", "--disable-usage-stats"],
+        check=True, capture_output=True, timeout=180, env=os.environ,
+    )
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
+
+
+def _analyze(*args: str) -> subprocess.CompletedProcess:
+    cli = _tool("lightemo-video")
+    return subprocess.run([cli, "analyze", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_analyze_on_an_existing_cluster(head_node, tmp_path):
+    done = _analyze(str(DEMO_CLIP), "--out", str(tmp_path), "--ray-address", head_node, "--segment-frames", "100")
+    assert done.returncode == 0, done.stderr
+    run = json.loads((tmp_path / "astronaut_demo" / "run.json").read_text())
+    assert run["status"] == "ok" and run["segments"] == 2 and run["frames_analysed"] == 80
+
+
+def test_unreachable_cluster_is_a_one_line_error(tmp_path):
+    done = _analyze(str(DEMO_CLIP), "--out", str(tmp_path), "--ray-address", f"127.0.0.1:{_free_port()}")
+    assert done.returncode == 1
+    assert "--ray-address: cannot connect to Ray" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,57 @@
+"""The shipped model files: resolving names, int8 vs Keras agreement, accuracy floor."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from model.data import load_faces
+from model.errors import ModelError
+from model.runtime import WEIGHTS_DIR, load_model, resolve_model
+from tests.conftest import shared_path
+
+
+def test_default_model_resolves_to_int8_tflite():
+    path = resolve_model()
+    assert path.name.endswith(".int8.tflite") and path.parent == WEIGHTS_DIR
+    assert resolve_model(None, "keras").suffix == ".keras"
+
+
+@pytest.mark.parametrize("name, message", [("nope", "no such model"), ("missing.tflite", "model file not found")])
+def test_bad_model_names(name, message):
+    with pytest.raises(ModelError, match=message):
+        resolve_model(name)
+
+
+def test_runtime_checks_batch_shape():
+    model = load_model()
+    assert model.predict(np.zeros((0, 48, 48, 1), np.float32)).shape == (0, 7)
+    with pytest.raises(ValueError, match=r"shape \(_, 48, 48, 1\)"):
+        model.predict(np.zeros((2, 48, 48), np.float32))
+
+
+def _public_test():
+    faces = load_faces(shared_path("datasets", "fer2013", "test"))
+    return (faces.images.astype(np.float32) / 255.0)[..., None], faces.labels
+
+
+def test_int8_model_accuracy_has_not_dropped():
+    """Fails if the committed int8 model scores more than 1 point below its model card."""
+    card = json.loads((WEIGHTS_DIR / f"{resolve_model().name.split('.')[0]}.json").read_text())
+    recorded = card["metrics"]["publictest"]["tflite"]["accuracy"]
+    x, y = _public_test()
+    model = load_model()
+    predicted = np.concatenate([model.predict(x[i : i + 256]) for i in range(0, len(x), 256)]).argmax(axis=1)
+    accuracy = float((predicted == y).mean())
+    assert accuracy >= recorded - 0.01, f"int8 accuracy {accuracy:.4f} < card {recorded:.4f} - 0.01"
+
+
+def test_int8_agrees_with_keras():
+    pytest.importorskip("keras")
+    x, _ = _public_test()
+    x = x[::10]
+    int8 = load_model().predict(x).argmax(axis=1)
+    full = load_model(resolve_model(None, "keras")).predict(x).argmax(axis=1)
+    assert (int8 == full).mean() >= 0.95

@@ -1,0 +1,34 @@
+"""A real (tiny) training run: FER2013 images from ../shared, the paper's recipe, 1 epoch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import shared_path
+
+pytest.importorskip("keras")
+
+
+def test_one_epoch_smoke_run_exports_a_usable_model(tmp_path):
+    from jobs.recipes import RECIPES
+    from jobs.train import train
+    from model.runtime import load_model
+
+    data = shared_path("datasets", "fer2013", "train")
+    recipe = RECIPES["paper"].with_overrides(epochs=1)
+    result = train(data, recipe, tmp_path / "run", tmp_path / "out", "smoke", max_images=400, verbose=0)
+    assert result.epochs_run == 1
+    card = json.loads(result.card_path.read_text())
+    assert card["recipe"]["batch_size"] == 32 and card["recipe"]["learning_rate"] == 1e-3
+    assert card["parameters"] == 2_651_623
+    assert card["data"]["train_images"] + card["data"]["validation_images"] == 400
+    weights = card["data"]["class_weights"]
+    assert weights["disgust"] > weights["angry"] > weights["happy"]
+    assert card["files"] == {"keras": "smoke.keras", "tflite": "smoke.int8.tflite"}
+    probs = load_model(result.tflite_path).predict(np.random.default_rng(0).random((5, 48, 48, 1), np.float32))
+    assert probs.shape == (5, 7)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.02)
+    assert (tmp_path / "run" / "history.csv").is_file()
