@@ -16,6 +16,7 @@ import numpy as np
 
 from model.data import FaceSet, load_faces
 from model.labels import EMOTIONS, NUM_CLASSES
+from model.errors import ModelError
 from model.runtime import WEIGHTS_DIR, EmotionModel, KerasEmotionModel, TFLiteEmotionModel, resolve_model
 from pipeline.sinks import write_json
 
@@ -98,7 +99,8 @@ def evaluate(
 ) -> dict:
     """Evaluate a shipped model (its .keras and int8 .tflite) or one model file.
 
-    Writes ``metrics.json`` and ``confusion_matrix.png`` to ``out_dir``; the top-level
+    Writes ``metrics.json``, ``confusion_matrix.png`` and (for a model with a card)
+    ``model_report.html`` with training curves to ``out_dir``; the top-level
     figures are those of the int8 file the pipeline runs (or of the file given).
 
     Args:
@@ -131,8 +133,15 @@ def evaluate(
     write_json(out_dir / "metrics.json", metrics)
     plot_confusion(np.asarray(primary["confusion_matrix"]), out_dir / "confusion_matrix.png",
                    title=f"{primary['file']}: accuracy {primary['accuracy']:.3f} on {data.name}")
+    card_path = WEIGHTS_DIR / f"{next(iter(files.values())).name.split('.')[0]}.json"
     if write_card:
-        _store_in_card(files, data, metrics)
+        if not card_path.is_file():
+            raise ModelError(card_path, "no model card to write the figures into")
+        _store_in_card(card_path, data, metrics)
+    if card_path.is_file():
+        from pipeline.report import write_model_report
+
+        write_model_report(card_path, out_dir / "metrics.json", out_dir / "model_report.html")
     return metrics
 
 
@@ -143,8 +152,7 @@ def _files_to_evaluate(model: str | None) -> dict[str, Path]:
     return {"keras": resolve_model(model, "keras"), "tflite": resolve_model(model, "tflite")}
 
 
-def _store_in_card(files: dict[str, Path], data: Path, metrics: dict) -> None:
-    card_path = WEIGHTS_DIR / f"{next(iter(files.values())).name.split('.')[0]}.json"
+def _store_in_card(card_path: Path, data: Path, metrics: dict) -> None:
     card = json.loads(card_path.read_text())
     summary = {
         fmt: {k: m[k] for k in ("accuracy", "macro_f1", "per_class", "size_bytes", "latency", "throughput_images_per_s")}

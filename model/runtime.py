@@ -52,17 +52,6 @@ def resolve_model(model: str | Path | None = None, fmt: str = "tflite") -> Path:
     return found
 
 
-def model_card(model: str | Path | None = None) -> dict:
-    """The model card (JSON) that describes a shipped model or sits beside a model file."""
-    path = resolve_model(model)
-    for candidate in (WEIGHTS_DIR / f"{model or DEFAULT_MODEL}.json", path.with_suffix(".json")):
-        if candidate.is_file():
-            return json.loads(candidate.read_text())
-    stem = path.name.split(".")[0]
-    card = path.parent / f"{stem}.json"
-    return json.loads(card.read_text()) if card.is_file() else {}
-
-
 class TFLiteEmotionModel:
     """An int8 TFLite LightEmoNet; one instance per process, reused for every batch.
 
