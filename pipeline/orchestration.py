@@ -122,12 +122,14 @@ class _VideoJob:
         remove_stale_temps(self.folder)
         for derived in DERIVED_FILES:  # pictures of an earlier analysis would mislead
             (self.folder / derived).unlink(missing_ok=True)
-        self.sink = ParquetSink(self.folder / "detections.parquet", schema.DETECTIONS).__enter__()
+        self.sink: ParquetSink | None = None  # opened with the first finished segment
 
     def add(self, index: int, result: SegmentResult) -> None:
         self.pending[index] = result
         while self.next_segment in self.pending:
             done = self.pending.pop(self.next_segment)
+            if self.sink is None:
+                self.sink = ParquetSink(self.folder / "detections.parquet", schema.DETECTIONS).__enter__()
             self.sink.append(self.stitcher.add(done.rows))
             self.frames_decoded += done.frames_decoded
             self.frames_analysed += done.frames_analysed
@@ -139,7 +141,8 @@ class _VideoJob:
         return self.next_segment == len(self.segments)
 
     def abort(self, exc: BaseException) -> None:
-        self.sink.__exit__(type(exc), exc, exc.__traceback__)
+        if self.sink is not None:
+            self.sink.__exit__(type(exc), exc, exc.__traceback__)
 
     def finish(self, base_run: dict) -> VideoReport:
         self.sink.__exit__(None, None, None)

@@ -1,0 +1,38 @@
+"""Ctrl-C during ``analyze`` leaves no partial Parquet file, and a rerun completes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import DEMO_CLIP
+
+
+def test_sigint_mid_run_leaves_no_partial_files(tmp_path):
+    cli = shutil.which("lightemo-video")
+    if cli is None:
+        pytest.skip("lightemo-video is not installed")
+    out = tmp_path / "out"
+    args = [cli, "analyze", str(DEMO_CLIP), "--out", str(out), "--sample-fps", "0",
+            "--segment-frames", "10", "--workers", "1"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    folder = out / "astronaut_demo"
+    deadline = time.monotonic() + 120
+    while not list(folder.glob(".tmp-detections*")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # wait until rows are being written
+    assert list(folder.glob(".tmp-detections*")), "analysis never started writing"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert not list(folder.glob(".tmp-*"))
+    assert not (folder / "detections.parquet").exists() and not (folder / "run.json").exists()
+
+    done = subprocess.run(args[:-4] + ["--workers", "1"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((folder / "run.json").read_text())["status"] == "ok"
