@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.recipes import RECIPES, Recipe
+from jobs.recipes import Recipe
 from model.augment import augment_faces, epoch_indices, minority_mask, oversample_targets
 from model.data import FaceSet, class_weights, load_faces, stratified_split
 from model.errors import DataError
-from model.labels import EMOTIONS
+from model.labels import EMOTIONS, NUM_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -48,33 +48,51 @@ def build_architecture(name: str):
     raise DataError(name, f"unknown architecture; known: lightemonet")
 
 
-def make_sequence(faces: FaceSet, weights: np.ndarray, batch_size: int, seed: int):
-    """A Keras PyDataset yielding (x, y, sample_weight); minority classes are oversampled
-    toward their targets and augmented on the fly, a new draw every epoch."""
+def make_sequence(faces: FaceSet, weights: np.ndarray, recipe: Recipe):
+    """A Keras PyDataset yielding (x, one-hot y, sample_weight), a new draw every epoch:
+    minority classes oversampled toward their targets (if the recipe says so) and the
+    recipe's classes augmented on the fly."""
     import keras
 
-    class MinorityAugmented(keras.utils.PyDataset):
+    rng = np.random.default_rng(recipe.seed)
+    eye = np.eye(NUM_CLASSES, dtype=np.float32)
+
+    class Augmented(keras.utils.PyDataset):
         def __init__(self) -> None:
             super().__init__()
-            self.rng = np.random.default_rng(seed)
             self.on_epoch_end()
 
         def on_epoch_end(self) -> None:
-            self.order = epoch_indices(faces.labels, self.rng)
+            if recipe.oversample:
+                self.order = epoch_indices(faces.labels, rng)
+            else:
+                self.order = rng.permutation(len(faces))
 
         def __len__(self) -> int:
-            return int(np.ceil(len(self.order) / batch_size))
+            return int(np.ceil(len(self.order) / recipe.batch_size))
 
         def __getitem__(self, i: int):
-            idx = self.order[i * batch_size : (i + 1) * batch_size]
+            idx = self.order[i * recipe.batch_size : (i + 1) * recipe.batch_size]
             images, labels = faces.images[idx].copy(), faces.labels[idx]
-            mask = minority_mask(labels)
+            mask = minority_mask(labels) if recipe.augment == "minority" else np.ones(len(idx), bool)
             if mask.any():
-                images[mask] = augment_faces(images[mask], self.rng)
+                images[mask] = augment_faces(images[mask], rng, recipe.shift, recipe.erase)
             x = (images.astype(np.float32) / 255.0)[..., None]
-            return x, labels, weights[labels].astype(np.float32)
+            return x, eye[labels], weights[labels].astype(np.float32)
 
-    return MinorityAugmented()
+    return Augmented()
+
+
+def loss_weights(labels: np.ndarray, scheme: str) -> np.ndarray:
+    """Per-class loss weights (7,) for a recipe's ``class_weighting``."""
+    balanced = class_weights(labels)
+    if scheme == "balanced":
+        return balanced
+    if scheme == "sqrt":
+        return np.sqrt(balanced)
+    if scheme == "none":
+        return np.ones_like(balanced)
+    raise DataError(scheme, "unknown class weighting; known: balanced, sqrt, none")
 
 
 def train(
@@ -114,24 +132,31 @@ def train(
         faces = faces.subset(keep)
     train_idx, val_idx = stratified_split(faces.labels, recipe.val_fraction, seed=recipe.seed)
     train_set, val_set = faces.subset(train_idx), faces.subset(val_idx)
-    weights = class_weights(train_set.labels)
-    targets = oversample_targets(train_set.labels)
+    weights = loss_weights(train_set.labels, recipe.class_weighting)
+    targets = oversample_targets(train_set.labels) if recipe.oversample else train_set.counts()
     log.info("train %d, validation %d images", len(train_set), len(val_set))
     for name, n, w, t in zip(EMOTIONS, train_set.counts(), weights, targets, strict=True):
         log.info("class %-8s n=%5d weight=%.3f images/epoch=%d", name, n, w, t)
 
     model = build_architecture(recipe.architecture)
+    sequence = make_sequence(train_set, weights, recipe)
+    learning_rate = recipe.learning_rate
+    if recipe.schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            recipe.learning_rate, decay_steps=recipe.epochs * len(sequence)
+        )
     model.compile(
-        optimizer=keras.optimizers.Adam(recipe.learning_rate),
-        loss="sparse_categorical_crossentropy",
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
         metrics=["accuracy"],
     )
     best_path = run_dir / "best.keras"
+    plateau = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss", factor=0.5, patience=recipe.lr_patience, verbose=1
+    )
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=0.5, patience=recipe.lr_patience, verbose=1
-        ),
+        *([plateau] if recipe.schedule == "plateau" else []),
         keras.callbacks.EarlyStopping(
             monitor="val_accuracy", patience=recipe.stop_patience, restore_best_weights=True
         ),
@@ -143,8 +168,8 @@ def train(
     x_val = (val_set.images.astype(np.float32) / 255.0)[..., None]
     started = time.perf_counter()
     model.fit(
-        make_sequence(train_set, weights, recipe.batch_size, recipe.seed),
-        validation_data=(x_val, val_set.labels),
+        sequence,
+        validation_data=(x_val, np.eye(NUM_CLASSES, dtype=np.float32)[val_set.labels]),
         epochs=recipe.epochs,
         callbacks=callbacks,
         verbose=verbose,

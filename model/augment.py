@@ -52,12 +52,17 @@ def minority_mask(labels: np.ndarray) -> np.ndarray:
     return np.isin(labels, [CLASS_INDEX[name] for name in MINORITY_CLASSES])
 
 
-def augment_faces(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Randomly flip, rotate, zoom and brighten each face.
+def augment_faces(
+    images: np.ndarray, rng: np.random.Generator, shift: float = 0.0, erase: float = 0.0
+) -> np.ndarray:
+    """Randomly flip, rotate (+-15 deg), zoom (0.85-1.15) and brighten (+-10%) each face.
 
     Args:
         images: uint8 (n, 48, 48).
         rng: source of randomness (seeded by the caller for reproducible runs).
+        shift: largest random translation as a fraction of the size (0: none, the paper).
+        erase: probability of blanking one random rectangle (2-20% of the face) with
+            noise, which teaches the model to cope with occlusions (0: never, the paper).
 
     Returns:
         a new uint8 (n, 48, 48) array.
@@ -68,13 +73,23 @@ def augment_faces(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     angles = rng.uniform(-15.0, 15.0, n)
     zooms = rng.uniform(0.85, 1.15, n)
     gains = rng.uniform(0.9, 1.1, n)
+    moves = rng.uniform(-shift, shift, (n, 2)) * images.shape[1]
+    erased = rng.random(n) < erase
     for i, image in enumerate(images):
         h, w = image.shape
         matrix = cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), angles[i], zooms[i])
+        matrix[:, 2] += moves[i]
         warped = cv2.warpAffine(
             image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
         )
         if flips[i]:
             warped = warped[:, ::-1]
-        out[i] = np.clip(warped.astype(np.float32) * gains[i], 0, 255).astype(np.uint8)
+        warped = np.clip(warped.astype(np.float32) * gains[i], 0, 255).astype(np.uint8)
+        if erased[i]:
+            area = rng.uniform(0.02, 0.2) * h * w
+            eh = int(np.clip(np.sqrt(area * rng.uniform(0.5, 2.0)), 1, h))
+            ew = int(np.clip(area / eh, 1, w))
+            y, x = rng.integers(0, h - eh + 1), rng.integers(0, w - ew + 1)
+            warped[y : y + eh, x : x + ew] = rng.integers(0, 256, (eh, ew), dtype=np.uint8)
+        out[i] = warped
     return out

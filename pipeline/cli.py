@@ -58,7 +58,9 @@ def train(
     data: Annotated[
         Path, typer.Option(help="FER2013 train folder (class subfolders) or fer2013.csv.")
     ] = Path("../shared/datasets/fer2013/train"),
-    recipe: Annotated[str, typer.Option(help="Named recipe: paper, paper-bf16.")] = "paper",
+    recipe: Annotated[
+        str, typer.Option(help="Named recipe from jobs/recipes.py: paper, paper-bf16, plus-bf16.")
+    ] = "paper",
     name: Annotated[str, typer.Option(help="File stem of the trained model.")] = "lightemonet",
     out: Annotated[Path, typer.Option(help="Where the model files and card go.")] = Path(
         "model/weights"

@@ -41,14 +41,16 @@ def test_augment_changes_pixels_keeps_shape():
 
 def test_training_batches_augment_only_minority_classes():
     pytest.importorskip("keras")
+    from jobs.recipes import RECIPES
     from jobs.train import make_sequence
 
     faces = _faces()
-    sequence = make_sequence(faces, class_weights(faces.labels), batch_size=32, seed=0)
+    sequence = make_sequence(faces, class_weights(faces.labels), RECIPES["paper"])
     originals = {int(i): faces.images[i] for i in range(len(faces))}
     majority_same = minority_changed = 0
     for b in range(len(sequence)):
-        x, y, w = sequence[b]
+        x, onehot, w = sequence[b]
+        y = onehot.argmax(axis=1)
         idx = sequence.order[b * 32 : (b + 1) * 32]
         assert x.shape == (len(idx), 48, 48, 1) and x.dtype == np.float32 and x.max() <= 1.0
         np.testing.assert_allclose(w, class_weights(faces.labels)[y])
@@ -60,3 +62,25 @@ def test_training_batches_augment_only_minority_classes():
                 assert unchanged, f"majority class {EMOTIONS[y[row]]} image was altered"
                 majority_same += 1
     assert majority_same > 0 and minority_changed > 0
+
+
+def test_shift_and_erase_options():
+    images = np.full((20, 48, 48), 128, np.uint8)
+    erased = augment_faces(images, np.random.default_rng(0), erase=1.0)
+    assert all((face != 128).sum() >= 0.015 * 48 * 48 for face in erased)
+
+
+def test_all_class_recipe_augments_every_class_without_oversampling():
+    pytest.importorskip("keras")
+    from jobs.recipes import RECIPES
+    from jobs.train import loss_weights, make_sequence
+
+    faces = _faces()
+    recipe = RECIPES["plus-bf16"].with_overrides(batch_size=16)
+    sequence = make_sequence(faces, loss_weights(faces.labels, recipe.class_weighting), recipe)
+    assert sorted(sequence.order.tolist()) == list(range(len(faces)))
+    x, onehot, _ = sequence[0]
+    idx = sequence.order[:16]
+    changed = [not np.array_equal(np.round(x[r, :, :, 0] * 255).astype(np.uint8), faces.images[i]) for r, i in enumerate(idx)]
+    assert all(changed)
+    np.testing.assert_allclose(loss_weights(faces.labels, "sqrt") ** 2, class_weights(faces.labels))
