@@ -27,6 +27,7 @@ from model.labels import EMOTIONS, NUM_CLASSES
 log = logging.getLogger(__name__)
 
 
+
 @dataclass(frozen=True)
 class TrainResult:
     """What a training run produced and measured."""
@@ -83,6 +84,22 @@ def make_sequence(faces: FaceSet, weights: np.ndarray, recipe: Recipe):
     return Augmented()
 
 
+def _epoch_timer_class():
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        """Adds ``epoch_seconds`` to each epoch's logs (and so to history.csv)."""
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self.began = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if logs is not None:
+                logs["epoch_seconds"] = round(time.perf_counter() - self.began, 1)
+
+    return EpochTimer
+
+
 def loss_weights(labels: np.ndarray, scheme: str) -> np.ndarray:
     """Per-class loss weights (7,) for a recipe's ``class_weighting``."""
     balanced = class_weights(labels)
@@ -103,6 +120,7 @@ def train(
     model_name: str,
     max_images: int | None = None,
     verbose: int = 2,
+    export_only: bool = False,
 ) -> TrainResult:
     """Train, keep the best epoch by validation accuracy, export .keras + int8 .tflite + card.
 
@@ -115,6 +133,8 @@ def train(
             ``<name>.json``).
         max_images: use a stratified sample of this many images (smoke runs).
         verbose: Keras fit verbosity.
+        export_only: skip training and export the best checkpoint in ``run_dir`` as it
+            is (a run stopped before its end; rerunning without it resumes training).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -163,17 +183,22 @@ def train(
         keras.callbacks.ModelCheckpoint(
             str(best_path), monitor="val_accuracy", save_best_only=True
         ),
+        _epoch_timer_class()(),  # before CSVLogger, so each row records its epoch's seconds
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
     ]
     x_val = (val_set.images.astype(np.float32) / 255.0)[..., None]
     started = time.perf_counter()
-    model.fit(
-        sequence,
-        validation_data=(x_val, np.eye(NUM_CLASSES, dtype=np.float32)[val_set.labels]),
-        epochs=recipe.epochs,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+    if export_only:
+        if not best_path.exists():
+            raise DataError(run_dir, "no checkpoint (best.keras) to export; train first")
+    else:
+        model.fit(
+            sequence,
+            validation_data=(x_val, np.eye(NUM_CLASSES, dtype=np.float32)[val_set.labels]),
+            epochs=recipe.epochs,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
     wall = time.perf_counter() - started
     history = _read_history(run_dir / "history.csv")
     best_model = keras.models.load_model(best_path, compile=False) if best_path.exists() else model
@@ -184,11 +209,7 @@ def train(
     tmp = out_dir / f".{model_name}.tmp.keras"
     final.save(tmp)
     os.replace(tmp, keras_path)
-    rng = np.random.default_rng(recipe.seed)
-    calib = train_set.images[rng.choice(len(train_set), size=min(500, len(train_set)), replace=False)]
-    tflite_path = export_int8_tflite(
-        final, (calib.astype(np.float32) / 255.0)[..., None], out_dir / f"{model_name}.int8.tflite"
-    )
+    tflite_path = export_int8_tflite(final, out_dir / f"{model_name}.int8.tflite")
     best_val = max((row["val_accuracy"] for row in history), default=float("nan"))
     card = {
         "name": model_name,
@@ -209,7 +230,10 @@ def train(
             if history
             else None,
             "best_val_accuracy": round(float(best_val), 4),
+            "complete": not export_only,
             "wall_time_s_this_invocation": round(wall, 1),
+            "epoch_seconds_total": round(sum(row.get("epoch_seconds", 0.0) for row in history), 1)
+            or None,
             "history": history,
         },
         "files": {"keras": keras_path.name, "tflite": tflite_path.name},

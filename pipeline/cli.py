@@ -73,6 +73,9 @@ def train(
     max_images: Annotated[
         int | None, typer.Option(help="Train on a stratified sample (smoke runs).")
     ] = None,
+    export_only: Annotated[
+        bool, typer.Option(help="Export the run's best checkpoint so far without training.")
+    ] = False,
 ) -> None:
     """Train LightEmoNet on FER2013 and export .keras, int8 .tflite and a model card."""
     from jobs.recipes import RECIPES
@@ -90,6 +93,7 @@ def train(
             out,
             name,
             max_images=max_images,
+            export_only=export_only,
         )
     except LightEmoError as exc:
         raise _fail(exc) from None
