@@ -150,7 +150,7 @@ class _VideoJob:
         write_table(self.folder / "timeline.parquet", aggregate.timeline(detections), schema.TIMELINE)
         faces = aggregate.faces(detections)
         write_table(self.folder / "faces.parquet", faces, schema.FACES)
-        warnings = []
+        warnings = [] if len(faces) else ["no faces found"]
         if self.frames_decoded < self.info.frame_count - 1:
             warnings.append(
                 f"decoded {self.frames_decoded} of {self.info.frame_count} declared frames; "

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 from model.labels import EMOTIONS
 from pipeline import schema
 from pipeline.cli import app
-from tests.conftest import DEMO_CLIP
+from tests.conftest import DEMO_CLIP, write_clip
 
 runner = CliRunner()
 
@@ -30,6 +31,7 @@ def batch(tmp_path_factory):
     (videos / "notes.mp4").write_text("not a video\n")
     (videos / "empty.mkv").write_bytes(b"")
     (videos / "README.txt").write_text("ignored: not a video suffix")
+    write_clip(videos / "blank.mp4", [np.full((120, 160, 3), 90, np.uint8)] * 12)
     out = root / "out"
     result = runner.invoke(
         app, ["analyze", str(videos), "--out", str(out), "--workers", "2", "--segment-frames", "60"]
@@ -52,6 +54,14 @@ def test_bad_files_fail_alone_and_the_rest_completes(batch):
         assert f"{name}" in result.output and reason in result.output
     assert "Traceback" not in result.output
     assert json.loads((out / "demo" / "run.json").read_text())["status"] == "ok"
+
+
+def test_a_video_without_faces_completes_with_a_warning(batch):
+    _, out, result = batch
+    run = json.loads((out / "blank" / "run.json").read_text())
+    assert run["status"] == "ok" and run["faces"] == 0 and run["warnings"] == ["no faces found"]
+    assert "blank.mp4: no faces found" in result.output
+    assert pd.read_parquet(out / "blank" / "detections.parquet").empty
 
 
 def test_outputs_follow_the_schema(batch):
