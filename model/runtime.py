@@ -17,7 +17,9 @@ from model.labels import NUM_CLASSES
 from model.preprocess import INPUT_SIZE
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_MODEL = "lightemonet"
+DEFAULT_MODEL = "lightemonet-plus"  # plus-bf16 recipe; the paper-recipe model is "paper"
+# Short names users type: the paper-faithful model and the better-trained one.
+MODEL_ALIASES = {"paper": "lightemonet", "plus": "lightemonet-plus"}
 
 
 class EmotionModel(Protocol):
@@ -30,12 +32,12 @@ def resolve_model(model: str | Path | None = None, fmt: str = "tflite") -> Path:
     """Turn a shipped model name (e.g. ``lightemonet``) or a path into a model file.
 
     Args:
-        model: a name of a model card in ``model/weights`` or a path to a ``.tflite`` or
-            ``.keras`` file; ``None`` means the default shipped model.
+        model: a name of a model card in ``model/weights`` (or an alias: ``paper``,
+            ``plus``), or a path to a ``.tflite`` or ``.keras`` file; ``None`` means the
+            default shipped model.
         fmt: which file of a named model: ``"tflite"`` (int8) or ``"keras"``.
     """
-    if model is None:
-        model = DEFAULT_MODEL
+    model = MODEL_ALIASES.get(str(model), model) if model is not None else DEFAULT_MODEL
     path = Path(model)
     if path.suffix in (".tflite", ".keras"):
         if not path.is_file():
