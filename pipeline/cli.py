@@ -161,7 +161,7 @@ def analyze(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("frames  {task.fields[faces]} faces  {task.fields[fps]:.1f} analysed fps"),
+        TextColumn("frames  {task.fields[faces]} face detections  {task.fields[fps]:.1f} analysed fps"),
         TimeElapsedColumn(),
         console=err,
     )
