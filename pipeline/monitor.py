@@ -36,6 +36,7 @@ from model.errors import LightEmoError
 from pipeline import aggregate, schema
 from pipeline.analyze import AnalyzeConfig, Stages, analyze_frames
 from pipeline.records import FaceDetections
+from pipeline.report import plot_timeline
 from pipeline.sinks import remove_stale_temps, write_json, write_table
 from pipeline.streams import (
     CONNECTING,
@@ -358,6 +359,10 @@ class CameraMonitor:
             self.folder / "timeline.parquet", aggregate.timeline(self._summary), schema.TIMELINE
         )
         write_table(self.folder / "faces.parquet", aggregate.faces(self._summary), schema.FACES)
+        try:
+            plot_timeline(self.folder)  # the picture follows the parts
+        except (LightEmoError, OSError, ValueError) as exc:
+            log.warning("timeline.png not updated: %s", exc)
 
     def _write_status(self, now: float) -> dict:
         received = self._source.stats().frames_received if self._source else 0

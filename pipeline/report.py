@@ -30,6 +30,7 @@ from model.errors import InputError, LightEmoError
 from model.labels import EMOTIONS
 from pipeline import aggregate
 from pipeline.export import clock
+from pipeline.schema import DETECTIONS
 from pipeline.sinks import TEMP_PREFIX
 from pipeline.sources import keep_frame
 
@@ -80,8 +81,7 @@ def plot_timeline(video_dir: Path) -> Path:
     from matplotlib.patches import Patch
 
     video_dir = Path(video_dir)
-    run = _read_ok_run(video_dir)
-    detections = _read_parquet(video_dir, "detections.parquet")
+    run, detections = _timeline_rows(video_dir)
     duration = float(run.get("duration_s") or 1.0)
     order = _faces_by_importance(detections)
     shown = order[:MAX_PANELS]
@@ -672,6 +672,18 @@ def _read_ok_run(video_dir: Path) -> dict:
     if run.get("status") != "ok":
         raise InputError(video_dir, f"analysis failed, nothing to draw ({run.get('reason')})")
     return run
+
+
+def _timeline_rows(folder: Path) -> tuple[dict, pd.DataFrame]:
+    """Run facts and per-frame rows of an analysed video, or of a monitored camera's
+    folder (``status.json`` plus ``part-*.parquet``, refreshed after every part)."""
+    if not (folder / "run.json").is_file() and (folder / "status.json").is_file():
+        parts = sorted(folder.glob("part-*.parquet"))
+        rows = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else None
+        if rows is None or rows.empty:
+            return {"video_id": folder.name, "duration_s": 1.0}, DETECTIONS.empty_table().to_pandas()
+        return {"video_id": folder.name, "duration_s": float(rows["timestamp_s"].max())}, rows
+    return _read_ok_run(folder), _read_parquet(folder, "detections.parquet")
 
 
 def _read_parquet(video_dir: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:

@@ -2,6 +2,6 @@
 # Installs lightemo-video and analyses the bundled demo clip into outputs/astronaut_demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pip install -q --disable-pip-version-check -e .
+python -m pip install -q --disable-pip-version-check --root-user-action=ignore -e .
 lightemo-video analyze sample_videos/astronaut_demo.mp4 --annotate
 lightemo-video export outputs/astronaut_demo --level segment

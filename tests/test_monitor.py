@@ -166,6 +166,8 @@ def test_live_stream_rows_parts_and_status(server, ray_session, tmp_path):
     folder = tmp_path / f"127.0.0.1-{server.port}-live"
     rows = read_parts(folder)
     assert len(list(folder.glob("part-*.parquet"))) >= 2
+    picture = cv2.imread(str(folder / "timeline.png"))  # the timeline plot follows the parts
+    assert picture is not None and picture.std() > 5
     assert (
         status["state"] == "stopped" and json.loads((folder / "status.json").read_text()) == status
     )
