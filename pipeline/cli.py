@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from model.errors import LightEmoError
 from pipeline.export import Format, Level, export
@@ -49,7 +50,7 @@ def _setup_logging(verbose: bool = False) -> None:
 
 
 def _fail(exc: LightEmoError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
     return typer.Exit(code=1)
 
 
@@ -148,7 +149,7 @@ def analyze(
         raise _fail(LightEmoError("--detector", f"unknown detector '{detector}'; choose one of {', '.join(DETECTORS)}"))
     videos, missing = find_videos(paths)
     for problem in missing:
-        err.print(f"[red]error:[/] {problem}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(problem))}", highlight=False)
     config = AnalyzeConfig(sample_fps=sample_fps, detector=detector, model=model, segment_frames=segment_frames)
     try:
         config.fingerprint()  # fails early on a bad --model
@@ -179,9 +180,9 @@ def analyze(
                 totals["videos"] += 1
                 report = event.finished
                 if report.status == "failed":
-                    progress.console.print(f"[red]failed:[/] {report.path}: {report.reason}", highlight=False)
+                    progress.console.print(f"[red]failed:[/] {escape(f'{report.path}: {report.reason}')}", highlight=False)
                 for warning in report.warnings:
-                    progress.console.print(f"[yellow]warning:[/] {report.path}: {warning}", highlight=False)
+                    progress.console.print(f"[yellow]warning:[/] {escape(f'{report.path}: {warning}')}", highlight=False)
             elapsed = max(progress.get_time() - start, 1e-6)
             progress.update(
                 bar,
@@ -219,7 +220,7 @@ def _write_reports(out: Path, done: list, annotate: bool) -> None:
         if any(out.glob("*/run.json")):
             err.print(f"report: {write_index(out)}", highlight=False)
     except LightEmoError as exc:
-        err.print(f"[yellow]warning:[/] report not written: {exc}", highlight=False)
+        err.print(f"[yellow]warning:[/] report not written: {escape(str(exc))}", highlight=False)
 
 
 def _print_summary(reports: list) -> None:
@@ -231,7 +232,7 @@ def _print_summary(reports: list) -> None:
     for r in reports:
         emotions = ", ".join(f"{name} {n}" for name, n in sorted(r.emotions.items(), key=lambda kv: -kv[1]))
         status = {"ok": "[green]ok[/]", "skipped": "[dim]skipped (done)[/]"}.get(
-            r.status, f"[red]failed: {r.reason}[/]"
+            r.status, f"[red]failed: {escape(str(r.reason))}[/]"
         )
         duration = f"{r.duration_s:.1f} s" if r.duration_s else "-"
         table.add_row(r.video_id, duration, str(r.faces) if r.status == "ok" else "-", emotions or "-", status)
@@ -445,7 +446,7 @@ def monitor(
     silent = [s for s in statuses if not s.get("frames_received")]
     if silent:
         names = ", ".join(s["url"] for s in silent)
-        err.print(f"[red]{len(silent)} camera(s) never sent a frame:[/] {names}", highlight=False)
+        err.print(f"[red]{len(silent)} camera(s) never sent a frame:[/] {escape(names)}", highlight=False)
         raise typer.Exit(code=1)
 
 

@@ -131,6 +131,8 @@ def test_export_errors_are_one_line(tmp_path):
 def test_missing_path_and_bad_options():
     result = runner.invoke(app, ["analyze", "/no/such/video.mp4"])
     assert result.exit_code == 1 and "/no/such/video.mp4: no such file or folder" in result.output
+    result = runner.invoke(app, ["analyze", "/no/[bold]such[/bold]/video.mp4"])  # not markup
+    assert "/no/[bold]such[/bold]/video.mp4: no such file or folder" in result.output
     result = runner.invoke(app, ["analyze", str(DEMO_CLIP), "--detector", "nope"])
     assert result.exit_code == 1 and "unknown detector 'nope'" in result.output
     result = runner.invoke(app, ["analyze", str(DEMO_CLIP), "--model", "nope"])
