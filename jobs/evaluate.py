@@ -123,6 +123,7 @@ def evaluate(
     primary = formats.get("tflite") or formats["keras"]
     metrics = {
         **primary,
+        "size_bytes_by_format": {fmt: m["size_bytes"] for fmt, m in formats.items()},
         "parameters": formats.get("keras", {}).get("parameters"),
         "model": model or "default",
         "data": str(data),
@@ -142,6 +143,8 @@ def evaluate(
         from pipeline.report import write_model_report
 
         write_model_report(card_path, out_dir / "metrics.json", out_dir / "model_report.html")
+        if write_card:  # the shipped model's report travels with its card
+            write_model_report(card_path, out_dir / "metrics.json", card_path.with_suffix(".report.html"))
     return metrics
 
 
