@@ -1,0 +1,56 @@
+"""``lightemo-video evaluate`` on a small labelled split (real FER2013 test images)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+from typer.testing import CliRunner
+
+from jobs.evaluate import classification_metrics
+from model.labels import EMOTIONS
+from pipeline.cli import app
+from tests.conftest import shared_path
+
+
+def test_classification_metrics_by_hand():
+    y_true = np.array([0, 0, 3, 3, 3, 6])
+    y_pred = np.array([0, 3, 3, 3, 6, 6])
+    m = classification_metrics(y_true, y_pred)
+    assert m["accuracy"] == round(4 / 6, 4)
+    assert m["per_class"]["happy"] == {"precision": round(2 / 3, 4), "recall": round(2 / 3, 4), "f1": round(2 / 3, 4), "support": 3}
+    assert m["per_class"]["neutral"]["precision"] == 0.5 and m["per_class"]["disgust"]["f1"] == 0.0
+    assert m["confusion_matrix"][3] == [0, 0, 0, 2, 0, 0, 1]
+
+
+def test_evaluate_writes_metrics_plot_and_report(tmp_path):
+    test = shared_path("datasets", "fer2013", "test")
+    split = tmp_path / "split"
+    for name in EMOTIONS:
+        (split / name).mkdir(parents=True)
+        for image in sorted((test / name).glob("*.jpg"))[:6]:
+            shutil.copy(image, split / name / image.name)
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(
+        app, ["evaluate", "--data", str(split), "--model", "plus", "--out", str(out), "--latency-runs", "20"]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["images"] == 42 and metrics["parameters"] == 2_651_623
+    assert set(metrics["formats"]) == {"keras", "tflite"}
+    for key in ("accuracy", "macro_f1", "per_class", "confusion_matrix", "latency", "throughput_images_per_s"):
+        assert key in metrics
+    assert sum(map(sum, metrics["confusion_matrix"])) == 42
+    assert set(metrics["latency"]) == {"runs", "mean_ms", "median_ms", "p95_ms"}
+    assert metrics["size_bytes_by_format"]["keras"] > metrics["size_bytes_by_format"]["tflite"]
+    assert cv2.imread(str(out / "confusion_matrix.png")) is not None
+    assert "training" in (out / "model_report.html").read_text().lower()
+    assert "happy" in result.output and "macro-F1" in result.output
+
+
+def test_evaluate_bad_data_is_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["evaluate", "--data", str(tmp_path / "nope")])
+    assert result.exit_code == 1 and "no such file or folder" in result.output
+    assert "Traceback" not in result.output
