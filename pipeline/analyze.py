@@ -19,7 +19,7 @@ from pipeline.aggregate import detection_rows
 from pipeline.classify import EmotionClassifier
 from pipeline.detect import DEFAULT_DETECTOR, Detector, make_detector
 from pipeline.records import FaceDetections, Frame
-from pipeline.sources import VideoFileSource, VideoInfo
+from pipeline.sources import VideoFileSource, VideoInfo, keep_frame
 from pipeline.track import IouTracker, SceneCutDetector, TrackerConfig
 
 
@@ -109,6 +109,7 @@ class SegmentResult:
     frames_decoded: int
     frames_analysed: int
     seconds: float
+    starts_with_cut: bool = False  # a new shot begins at the segment's first frame
 
 
 def analyze_segment(
@@ -128,7 +129,26 @@ def analyze_segment(
         source.frames_decoded,
         len(records),
         time.perf_counter() - began,
+        _cut_at_start(info, config, start, stop),
     )
+
+
+def _cut_at_start(info: VideoInfo, config: AnalyzeConfig, start: int, stop: int) -> bool:
+    """Whether the segment's first analysed frame starts a new shot, judged against the
+    last analysed frame before the segment (the segment's own loop cannot see it), so
+    ids are not stitched across a cut that falls on a segment boundary."""
+    previous = next((i for i in range(start - 1, -1, -1) if keep_frame(i, info.fps, config.sample_fps)), None)
+    if previous is None:
+        return False
+    frames = [
+        next(iter(VideoFileSource(info, config.sample_fps, previous, previous + 1)), None),
+        next(iter(VideoFileSource(info, config.sample_fps, start, stop)), None),
+    ]
+    if any(frame is None for frame in frames):
+        return False
+    scenes = SceneCutDetector(config.scene_cut)
+    scenes.is_cut(frames[0].image)
+    return scenes.is_cut(frames[1].image)
 
 
 def plan_segments(frame_count: int, segment_frames: int) -> list[tuple[int, int]]:

@@ -130,7 +130,7 @@ class _VideoJob:
             done = self.pending.pop(self.next_segment)
             if self.sink is None:
                 self.sink = ParquetSink(self.folder / "detections.parquet", schema.DETECTIONS).__enter__()
-            self.sink.append(self.stitcher.add(done.rows))
+            self.sink.append(self.stitcher.add(done.rows, done.starts_with_cut))
             self.frames_decoded += done.frames_decoded
             self.frames_analysed += done.frames_analysed
             self.analysis_s += done.seconds

@@ -23,8 +23,13 @@ class TrackStitcher:
         self._next_id = 1
         self._tails: dict[int, tuple[np.ndarray, float]] = {}  # global id -> (last box, last t)
 
-    def add(self, rows: pa.Table) -> pa.Table:
-        """Return ``rows`` (``schema.DETECTIONS``, local ids) with global ``face_id``s."""
+    def add(self, rows: pa.Table, new_scene: bool = False) -> pa.Table:
+        """Return ``rows`` (``schema.DETECTIONS``, local ids) with global ``face_id``s.
+
+        ``new_scene``: the segment starts with a scene cut, so no track continues into it.
+        """
+        if new_scene:
+            self._tails = {}
         if rows.num_rows == 0:
             return rows
         local = rows["face_id"].to_numpy()

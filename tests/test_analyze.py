@@ -8,7 +8,7 @@ import pytest
 from pipeline.analyze import AnalyzeConfig, Stages, analyze_segment, plan_segments
 from pipeline.sources import probe_video
 from pipeline.stitch import TrackStitcher
-from tests.conftest import DEMO_CLIP, shared_path
+from tests.conftest import DEMO_CLIP, shared_path, write_clip
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +20,10 @@ def _run(path, stages: Stages, segment_frames: int) -> pa.Table:
     info = probe_video(path)
     stitcher = TrackStitcher(stages.config.tracker)
     parts = [
-        stitcher.add(analyze_segment("v", info, a, b, stages).rows)
-        for a, b in plan_segments(info.frame_count, segment_frames)
+        stitcher.add(result.rows, result.starts_with_cut)
+        for result in (
+            analyze_segment("v", info, a, b, stages) for a, b in plan_segments(info.frame_count, segment_frames)
+        )
     ]
     return pa.concat_tables(parts)
 
@@ -59,3 +61,17 @@ def test_face_free_clip_yields_no_faces(stages):
     clip = shared_path("sample_videos", "imageio_cockatoo.mp4")
     rows = _run(clip, stages, segment_frames=1000).to_pandas()
     assert rows["frame_index"].nunique() <= 0.02 * 140
+
+
+def test_a_scene_cut_on_a_segment_boundary_starts_new_ids(stages, tmp_path):
+    """Two shots with the face at the same place: a hard cut (much darker picture) at
+    frame 20 must end the track, also when a segment starts exactly there."""
+    import cv2
+
+    shot = cv2.VideoCapture(str(DEMO_CLIP)).read()[1]
+    frames = [shot] * 20 + [cv2.convertScaleAbs(shot, alpha=0.45)] * 20
+    clip = write_clip(tmp_path / "cut.mp4", frames, fps=10)
+    for segment_frames in (1000, 20):
+        rows = _run(clip, stages, segment_frames).to_pandas()
+        assert rows["frame_index"].tolist() == list(range(40))
+        assert rows["face_id"].tolist() == [1] * 20 + [2] * 20, segment_frames
