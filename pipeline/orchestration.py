@@ -281,7 +281,10 @@ def analyze_videos(
             if vid not in failed and not job.complete:
                 job.abort(exc)
         for ref in in_flight:
-            ray.cancel(ref, force=True)
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:  # already finished or gone: nothing left to stop
+                log.debug("could not cancel %s", ref)
         raise
     finally:
         if started_here:
