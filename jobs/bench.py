@@ -59,7 +59,11 @@ def analyze_fps(path: Path, config: AnalyzeConfig) -> dict:
 
 def peer_fps(python: str, clip: Path, script: Path) -> dict:
     """Run the ``fer`` peer's timing script in its own interpreter; parse its one line."""
-    done = subprocess.run([python, str(script), str(clip)], capture_output=True, text=True, check=True)
+    with tempfile.TemporaryDirectory() as scratch:  # fer writes data.csv into its cwd
+        done = subprocess.run(
+            [python, str(script.resolve()), str(clip.resolve())],
+            capture_output=True, text=True, check=True, cwd=scratch,
+        )
     line = next(l for l in done.stdout.splitlines() if l.startswith("fer "))
     fields = dict(item.split("=") for item in line.split()[1:])
     return {k: float(v) for k, v in fields.items()}
