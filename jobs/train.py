@@ -49,6 +49,21 @@ def build_architecture(name: str):
     raise DataError(name, f"unknown architecture; known: lightemonet")
 
 
+def start_from(model, path: Path) -> None:
+    """Copy the weights of a trained model of the same architecture into ``model``."""
+    import keras
+
+    if not path.is_absolute() and not path.exists():  # recipes name files in this repo
+        path = Path(__file__).resolve().parents[1] / path
+    if not path.is_file():
+        raise DataError(path, "no such model to start from (--init-from)")
+    trained = keras.models.load_model(path, compile=False)
+    if [w.shape for w in trained.weights] != [w.shape for w in model.weights]:
+        raise DataError(path, "its layers do not match the recipe's architecture")
+    model.set_weights(trained.get_weights())
+    log.info("starting from the weights of %s", path)
+
+
 def make_sequence(faces: FaceSet, weights: np.ndarray, recipe: Recipe):
     """A Keras PyDataset yielding (x, one-hot y, sample_weight), a new draw every epoch:
     minority classes oversampled toward their targets (if the recipe says so) and the
@@ -159,6 +174,8 @@ def train(
         log.info("class %-8s n=%5d weight=%.3f images/epoch=%d", name, n, w, t)
 
     model = build_architecture(recipe.architecture)
+    if recipe.init_from and not (run_dir / "backup").exists():  # a resumed run has its own
+        start_from(model, Path(recipe.init_from))
     sequence = make_sequence(train_set, weights, recipe)
     learning_rate = recipe.learning_rate
     if recipe.schedule == "cosine":

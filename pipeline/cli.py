@@ -60,7 +60,7 @@ def train(
         Path, typer.Option(help="FER2013 train folder (class subfolders) or fer2013.csv.")
     ] = Path("../shared/datasets/fer2013/train"),
     recipe: Annotated[
-        str, typer.Option(help="Named recipe from jobs/recipes.py: paper, paper-bf16, plus-bf16.")
+        str, typer.Option(help="Named recipe from jobs/recipes.py: paper, paper-bf16, plus-bf16, plus-restart-bf16.")
     ] = "paper",
     name: Annotated[str, typer.Option(help="File stem of the trained model.")] = "lightemonet",
     out: Annotated[Path, typer.Option(help="Where the model files and card go.")] = Path(
@@ -71,6 +71,13 @@ def train(
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the recipe's batch.")] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option(help="Override the recipe's initial learning rate.")
+    ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(help="Start from this trained .keras model's weights (fine-tune, warm restart)."),
+    ] = None,
     max_images: Annotated[
         int | None, typer.Option(help="Train on a stratified sample (smoke runs).")
     ] = None,
@@ -85,7 +92,12 @@ def train(
     _setup_logging()
     if recipe not in RECIPES:
         raise _fail(LightEmoError("--recipe", f"unknown recipe '{recipe}'; known: {', '.join(RECIPES)}"))
-    chosen = RECIPES[recipe].with_overrides(epochs=epochs, batch_size=batch_size)
+    chosen = RECIPES[recipe].with_overrides(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        init_from=str(init_from) if init_from else None,
+    )
     try:
         result = run_training(
             data,

@@ -141,8 +141,10 @@ class _VideoJob:
         return self.next_segment == len(self.segments)
 
     def abort(self, exc: BaseException) -> None:
+        """Drop unfinished output; the folder's temp files are all this job's."""
         if self.sink is not None:
             self.sink.__exit__(type(exc), exc, exc.__traceback__)
+        remove_stale_temps(self.folder)
 
     def finish(self, base_run: dict) -> VideoReport:
         self.sink.__exit__(None, None, None)
@@ -277,9 +279,8 @@ def analyze_videos(
                 reports.append(report)
                 notify(ProgressEvent(vid, finished=report))
     except BaseException as exc:
-        for vid, job in jobs.items():
-            if vid not in failed and not job.complete:
-                job.abort(exc)
+        for job in jobs.values():  # also a job interrupted while writing its summaries
+            job.abort(exc)
         for ref in in_flight:
             try:
                 ray.cancel(ref, force=True)

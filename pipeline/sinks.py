@@ -43,7 +43,11 @@ class ParquetSink:
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + self.path.name, dir=self.path.parent)
         os.close(fd)
         self._tmp = Path(tmp)
-        self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+        try:
+            self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+        except BaseException:  # Ctrl-C can land here too
+            self._tmp.unlink(missing_ok=True)
+            raise
         return self
 
     def append(self, table: pa.Table | pd.DataFrame) -> None:
@@ -70,7 +74,10 @@ class ParquetSink:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._writer.close()
+        if self._writer is None:  # never opened, or already closed
+            return
+        writer, self._writer = self._writer, None
+        writer.close()
         if exc_type is None:
             os.chmod(self._tmp, 0o644)
             os.replace(self._tmp, self.path)
