@@ -17,7 +17,7 @@ import numpy as np
 from model.data import FaceSet, load_faces
 from model.labels import EMOTIONS, NUM_CLASSES
 from model.errors import ModelError
-from model.runtime import WEIGHTS_DIR, EmotionModel, KerasEmotionModel, TFLiteEmotionModel, resolve_model
+from model.runtime import WEIGHTS_DIR, EmotionModel, FlipAveraged, open_model_file, resolve_model
 from pipeline.sinks import write_json
 
 
@@ -96,6 +96,7 @@ def evaluate(
     out_dir: str | Path = "outputs/evaluation",
     latency_runs: int = 1000,
     write_card: bool = False,
+    tta: str | None = None,
 ) -> dict:
     """Evaluate a shipped model (its .keras and int8 .tflite) or one model file.
 
@@ -109,6 +110,8 @@ def evaluate(
         out_dir: where the metrics and the plot go.
         latency_runs: single-image forward passes to time.
         write_card: also store the figures in the shipped model's card.
+        tta: test-time augmentation (``none``/``flip``); ``None``: as the model card says,
+            which is how the pipeline runs the model.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     data = Path(data)
@@ -116,10 +119,12 @@ def evaluate(
     files = _files_to_evaluate(model)
     formats = {}
     for fmt, path in files.items():
-        runtime = KerasEmotionModel(path) if fmt == "keras" else TFLiteEmotionModel(path, num_threads=1)
+        runtime = open_model_file(path, num_threads=1, tta=tta)
         formats[fmt] = evaluate_file(runtime, path, test, latency_runs)
+        plain = runtime.model if isinstance(runtime, FlipAveraged) else runtime
+        formats[fmt]["test_time_augmentation"] = "flip" if plain is not runtime else "none"
         if fmt == "keras":
-            formats[fmt]["parameters"] = int(runtime.model.count_params())
+            formats[fmt]["parameters"] = int(plain.model.count_params())
     primary = formats.get("tflite") or formats["keras"]
     metrics = {
         **primary,
@@ -158,7 +163,7 @@ def _files_to_evaluate(model: str | None) -> dict[str, Path]:
 def _store_in_card(card_path: Path, data: Path, metrics: dict) -> None:
     card = json.loads(card_path.read_text())
     summary = {
-        fmt: {k: m[k] for k in ("accuracy", "macro_f1", "per_class", "size_bytes", "latency", "throughput_images_per_s")}
+        fmt: {k: m[k] for k in ("accuracy", "macro_f1", "per_class", "size_bytes", "latency", "throughput_images_per_s", "test_time_augmentation")}
         for fmt, m in metrics["formats"].items()
     }
     card.setdefault("metrics", {})["publictest"] = {"data": str(data), "images": metrics["images"], **summary}

@@ -112,12 +112,57 @@ class KerasEmotionModel:
         )
 
 
-def load_model(model: str | Path | None = None, num_threads: int = 1) -> EmotionModel:
-    """Load a shipped model by name (int8 TFLite) or any ``.tflite``/``.keras`` path."""
-    path = resolve_model(model)
+class FlipAveraged:
+    """Test-time augmentation: average the predictions for each face and its mirror image.
+
+    Faces are mirror-symmetric in expression, so the two views give two looks at the same
+    label; both go through the model in one call (a batch of 2n).
+    """
+
+    def __init__(self, model: EmotionModel) -> None:
+        self.model = model
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        """Probabilities float32 (n, 7) for preprocessed faces float32 (n, 48, 48, 1)."""
+        faces = _check_batch(faces)
+        both = self.model.predict(np.concatenate([faces, faces[:, :, ::-1]]))
+        return (both[: len(faces)] + both[len(faces) :]) / 2
+
+
+TEST_TIME_AUGMENTATIONS = ("none", "flip")
+
+
+def test_time_augmentation(path: str | Path) -> str:
+    """How a model file is meant to be run: its card's ``test_time_augmentation``.
+
+    The card is ``<stem>.json`` beside the file (how models are shipped and exported);
+    a file without one runs plainly.
+    """
+    path = Path(path)
+    card = path.parent / f"{path.name.split('.')[0]}.json"
+    if not card.is_file():
+        return "none"
+    return json.loads(card.read_text()).get("test_time_augmentation", "none")
+
+
+def open_model_file(path: str | Path, num_threads: int = 1, tta: str | None = None) -> EmotionModel:
+    """A runtime for one ``.tflite`` or ``.keras`` file, wrapped in its test-time
+    augmentation (``None``: the one its model card asks for)."""
+    path = Path(path)
+    tta = test_time_augmentation(path) if tta is None else tta
+    if tta not in TEST_TIME_AUGMENTATIONS:
+        raise ModelError(path, f"unknown test-time augmentation '{tta}'; known: {', '.join(TEST_TIME_AUGMENTATIONS)}")
     if path.suffix == ".keras":
-        return KerasEmotionModel(path)
-    return TFLiteEmotionModel(path, num_threads=num_threads)
+        runtime: EmotionModel = KerasEmotionModel(path)
+    else:
+        runtime = TFLiteEmotionModel(path, num_threads=num_threads)
+    return FlipAveraged(runtime) if tta == "flip" else runtime
+
+
+def load_model(model: str | Path | None = None, num_threads: int = 1, tta: str | None = None) -> EmotionModel:
+    """Load a shipped model by name (int8 TFLite) or any ``.tflite``/``.keras`` path,
+    run the way its model card says (``tta`` overrides: ``none`` or ``flip``)."""
+    return open_model_file(resolve_model(model), num_threads=num_threads, tta=tta)
 
 
 def _check_batch(faces: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
 
-from model.runtime import resolve_model
+from model.runtime import resolve_model, test_time_augmentation
 from pipeline.aggregate import detection_rows
 from pipeline.classify import EmotionClassifier
 from pipeline.detect import DEFAULT_DETECTOR, Detector, make_detector
@@ -60,7 +60,9 @@ class AnalyzeConfig:
         """
         results = {k: v for k, v in self.to_dict().items() if k not in ("batch_frames", "segment_frames")}
         digest = hashlib.sha256(json.dumps(results, sort_keys=True).encode())
-        digest.update(resolve_model(self.model).read_bytes())
+        path = resolve_model(self.model)
+        digest.update(path.read_bytes())
+        digest.update(test_time_augmentation(path).encode())
         return digest.hexdigest()[:16]
 
 
@@ -160,4 +162,9 @@ def plan_segments(frame_count: int, segment_frames: int) -> list[tuple[int, int]
 def model_info(config: AnalyzeConfig) -> dict:
     """Which model file a run uses, for run.json."""
     path = resolve_model(config.model)
-    return {"name": config.model or path.stem.split(".")[0], "file": path.name, "bytes": path.stat().st_size}
+    return {
+        "name": config.model or path.stem.split(".")[0],
+        "file": path.name,
+        "bytes": path.stat().st_size,
+        "test_time_augmentation": test_time_augmentation(path),
+    }

@@ -312,6 +312,10 @@ def evaluate(
     ),
     latency_runs: Annotated[int, typer.Option(help="Single-image passes to time.")] = 1000,
     write_card: Annotated[bool, typer.Option(help="Store the figures in the model card.")] = False,
+    tta: Annotated[
+        str | None,
+        typer.Option(help="Test-time augmentation: none or flip (default: as the model card says, like the pipeline)."),
+    ] = None,
 ) -> None:
     """Measure accuracy, macro-F1, per-class scores, size and latency of a model."""
     from rich.table import Table
@@ -319,11 +323,14 @@ def evaluate(
     from jobs.evaluate import evaluate as run_evaluation
 
     try:
-        metrics = run_evaluation(data, model, out, latency_runs, write_card)
+        metrics = run_evaluation(data, model, out, latency_runs, write_card, tta)
     except LightEmoError as exc:
         raise _fail(exc) from None
     for fmt, m in metrics["formats"].items():
-        table = Table(title=f"{m['file']} on {metrics['images']} images", title_justify="left")
+        title = f"{m['file']} on {metrics['images']} images"
+        if m["test_time_augmentation"] != "none":
+            title += f" (test-time augmentation: {m['test_time_augmentation']})"
+        table = Table(title=title, title_justify="left")
         for column in ("class", "precision", "recall", "F1", "support"):
             table.add_column(column, justify="right" if column != "class" else "left")
         for name, c in m["per_class"].items():

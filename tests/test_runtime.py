@@ -55,3 +55,30 @@ def test_int8_agrees_with_keras():
     int8 = load_model().predict(x).argmax(axis=1)
     full = load_model(resolve_model(None, "keras")).predict(x).argmax(axis=1)
     assert (int8 == full).mean() >= 0.95
+
+
+def test_flip_averaging_is_mirror_symmetric_and_averages_both_views():
+    from model.runtime import FlipAveraged
+
+    plain = load_model(tta="none")
+    flip = FlipAveraged(plain)
+    x = np.random.default_rng(1).random((4, 48, 48, 1), np.float32)
+    mirrored = x[:, :, ::-1]
+    np.testing.assert_allclose(flip.predict(x), flip.predict(mirrored), atol=1e-6)
+    np.testing.assert_allclose(flip.predict(x), (plain.predict(x) + plain.predict(mirrored)) / 2, atol=1e-5)
+    assert not np.allclose(plain.predict(x), plain.predict(mirrored), atol=1e-3)  # flipping matters
+
+
+def test_model_card_decides_test_time_augmentation(tmp_path):
+    import shutil
+
+    from model.runtime import FlipAveraged, test_time_augmentation
+
+    path = tmp_path / "m.int8.tflite"
+    shutil.copy(resolve_model("paper"), path)
+    assert test_time_augmentation(path) == "none"  # no card: plain
+    (tmp_path / "m.json").write_text(json.dumps({"test_time_augmentation": "flip"}))
+    assert isinstance(load_model(path), FlipAveraged)
+    assert not isinstance(load_model(path, tta="none"), FlipAveraged)
+    with pytest.raises(ModelError, match="unknown test-time augmentation"):
+        load_model(path, tta="rotate")

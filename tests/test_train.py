@@ -32,3 +32,25 @@ def test_one_epoch_smoke_run_exports_a_usable_model(tmp_path):
     assert probs.shape == (5, 7)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.02)
     assert (tmp_path / "run" / "history.csv").is_file()
+
+
+def test_init_from_copies_a_trained_models_weights(tmp_path):
+    import keras
+
+    from jobs.train import build_architecture, start_from
+    from model.errors import DataError
+    from model.runtime import resolve_model
+
+    shipped = resolve_model("paper", "keras")
+    model = build_architecture("lightemonet")
+    start_from(model, shipped)
+    trained = keras.models.load_model(shipped, compile=False)
+    for mine, theirs in zip(model.get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+
+    other = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7)])
+    other.save(tmp_path / "other.keras")
+    with pytest.raises(DataError, match="do not match"):
+        start_from(build_architecture("lightemonet"), tmp_path / "other.keras")
+    with pytest.raises(DataError, match="no such model"):
+        start_from(model, tmp_path / "missing.keras")
