@@ -224,13 +224,24 @@ def analyze(
 
 def _write_reports(out: Path, done: list, annotate: bool) -> None:
     """Pictures and HTML for the videos analysed now, then the index of the whole folder."""
-    from pipeline.report import build_reports, write_index
+    from pipeline.report import build_reports
 
     try:
         for report in done:
             build_reports(out / report.video_id, annotate=annotate)
-        if any(out.glob("*/run.json")):
-            err.print(f"report: {write_index(out)}", highlight=False)
+    except LightEmoError as exc:
+        err.print(f"[yellow]warning:[/] report not written: {escape(str(exc))}", highlight=False)
+    _write_index(out)
+
+
+def _write_index(out: Path) -> None:
+    """OUT/report.html over every analysed video and monitored camera in ``out``."""
+    from pipeline.report import write_index
+
+    if not any(out.glob("*/run.json")) and not any(out.glob("*/status.json")):
+        return
+    try:
+        err.print(f"report: {write_index(out)}", highlight=False)
     except LightEmoError as exc:
         err.print(f"[yellow]warning:[/] report not written: {escape(str(exc))}", highlight=False)
 
@@ -460,6 +471,7 @@ def monitor(
     except KeyboardInterrupt:  # before any camera started: nothing was written
         err.print("interrupted before monitoring started")
         raise typer.Exit(code=130) from None
+    _write_index(out)
     for status in statuses:
         typer.echo(out / status["stream_id"])
     silent = [s for s in statuses if not s.get("frames_received")]

@@ -36,7 +36,7 @@ from model.errors import LightEmoError
 from pipeline import aggregate, schema
 from pipeline.analyze import AnalyzeConfig, Stages, analyze_frames
 from pipeline.records import FaceDetections
-from pipeline.report import plot_timeline
+from pipeline.report import STATUS_FILE, plot_timeline, write_camera_report
 from pipeline.sinks import remove_stale_temps, write_json, write_table
 from pipeline.streams import (
     CONNECTING,
@@ -55,7 +55,6 @@ from pipeline.track import IouTracker, SceneCutDetector, TrackerConfig
 log = logging.getLogger(__name__)
 
 PART_PREFIX = "part-"
-STATUS_FILE = "status.json"
 # Columns the per-part summaries need; kept in memory for the whole run.
 _SUMMARY_COLUMNS = ["video_id", "face_id", "timestamp_s", *aggregate.PROBS, "emotion", "confidence"]
 
@@ -360,9 +359,10 @@ class CameraMonitor:
         )
         write_table(self.folder / "faces.parquet", aggregate.faces(self._summary), schema.FACES)
         try:
-            plot_timeline(self.folder)  # the picture follows the parts
+            plot_timeline(self.folder)  # the pictures follow the parts
+            write_camera_report(self.folder)
         except (LightEmoError, OSError, ValueError) as exc:
-            log.warning("timeline.png not updated: %s", exc)
+            log.warning("timeline.png/report.html not updated: %s", exc)
 
     def _write_status(self, now: float) -> dict:
         received = self._source.stats().frames_received if self._source else 0

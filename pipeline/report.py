@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STATUS_FILE = "status.json"
+"""What ``monitor`` keeps in each camera folder (``pipeline.monitor`` writes it)."""
+
 EMOTION_COLORS: dict[str, str] = {
     "angry": "#d62728",
     "disgust": "#6b8e23",
@@ -314,16 +317,55 @@ def write_video_report(video_dir: Path) -> Path:
     )
 
 
-def write_index(out_dir: Path) -> Path:
-    """Write ``OUT/report.html``: every video folder with its status, duration, faces,
-    dominant emotions and a link to its report; failures with their reasons.
+def write_camera_report(camera_dir: Path) -> Path:
+    """Write ``report.html`` for one monitored camera (``monitor``'s folder): connection
+    facts from ``status.json``, the faces so far, the timeline plot and the emotion
+    segments; the monitor refreshes it after every part.
 
     Raises:
-        InputError: ``out_dir`` holds no video folders with a ``run.json``.
+        InputError: ``camera_dir`` has no ``status.json``.
+    """
+    camera_dir = Path(camera_dir)
+    status = _read_json(camera_dir / STATUS_FILE)
+    _, detections = _timeline_rows(camera_dir)
+    faces = aggregate.faces(detections)
+    plot = camera_dir / "timeline.png"
+    if not plot.is_file():
+        plot_timeline(camera_dir)
+    name = status.get("stream_id", camera_dir.name)
+    connection = {k: status.get(k) for k in _CAMERA_FACTS}
+    analysis = {k: status.get(k) for k in ("sample_fps", "roll_seconds", "parts", "rows", "last_part")}
+    parts = [
+        f"<h1>{_e(name)}</h1>",
+        f"<div class=facts>{_kv_table(connection)}{_kv_table(analysis)}</div>",
+        f"<h2>Faces ({len(faces)})</h2>",
+        _face_table(faces),
+        "<h2>Timeline</h2>",
+        _img(plot.read_bytes(), f"emotion timeline of {name}"),
+        "<h2>Emotion segments</h2>",
+        _segment_table(aggregate.segments(detections, SMOOTH_S, GAP_S)),
+    ]
+    return _write_text(camera_dir / "report.html", _page(f"{name}: lightemo-video camera", parts))
+
+
+_CAMERA_FACTS = (
+    "url", "state", "started_at", "updated_at", "frames_received", "frames_analysed",
+    "frames_dropped", "reconnects", "last_error", "camera_fps", "fps_analysed", "max_lag_s",
+)
+
+
+def write_index(out_dir: Path) -> Path:
+    """Write ``OUT/report.html``: every video folder with its status, duration, faces,
+    dominant emotions and a link to its report; failures with their reasons; every
+    monitored camera with its connection state.
+
+    Raises:
+        InputError: ``out_dir`` holds no video folders with a ``run.json`` and no cameras.
     """
     out_dir = Path(out_dir)
     runs = {folder: run for folder in _video_folders(out_dir) if (run := _read_run(folder))}
-    if not runs:
+    cameras = _camera_folders(out_dir)
+    if not runs and not cameras:
         raise InputError(out_dir, "no analysed videos here (no */run.json); run analyze first")
     ok = {f: r for f, r in runs.items() if r.get("status") == "ok"}
     failed = {f: r for f, r in runs.items() if r.get("status") != "ok"}
@@ -347,14 +389,19 @@ def write_index(out_dir: Path) -> Path:
     ]
     parts = [
         "<h1>lightemo-video results</h1>",
-        f"<p>{len(runs)} videos: {len(ok)} analysed, {len(failed)} failed, in "
-        f"<code>{_e(out_dir.resolve())}</code></p>",
+        f"<p>{len(runs)} videos: {len(ok)} analysed, {len(failed)} failed"
+        + (f"; {len(cameras)} cameras" if cameras else "")
+        + f", in <code>{_e(out_dir.resolve())}</code></p>",
     ]
     if rows:
         header = ["video", "status", "duration", "faces", "dominant emotions", "input"]
         parts += ["<h2>Analysed</h2>", _table(header, rows, ' id="videos"')]
     if failures:
         parts += ["<h2>Failed</h2>", _table(["video", "input", "reason"], failures, ' id="failed"')]
+    if cameras:
+        header = ["camera", "state", "updated", "frames analysed", "dropped", "reconnects",
+                  "faces", "dominant emotions", "url"]
+        parts += ["<h2>Cameras</h2>", _table(header, [_camera_row(f) for f in cameras], ' id="cameras"')]
     return _write_text(out_dir / "report.html", _page("lightemo-video results", parts))
 
 
@@ -362,6 +409,12 @@ _STEPS: dict[str, Callable[[Path], Path]] = {
     "annotated.mp4": annotate_video,  # first, so the report links it
     "timeline.png": plot_timeline,
     "report.html": write_video_report,
+}
+
+
+_CAMERA_STEPS: dict[str, Callable[[Path], Path]] = {
+    "timeline.png": plot_timeline,
+    "report.html": write_camera_report,
 }
 
 
@@ -389,20 +442,20 @@ def build_reports(
     path = Path(out_dir_or_video_dir)
     if not path.is_dir():
         raise InputError(path, "no such folder")
-    single = (path / "run.json").is_file()
-    if single:
+    single = (path / "run.json").is_file() or (path / STATUS_FILE).is_file()
+    if (path / "run.json").is_file():
         _read_ok_run(path)  # a failed video's folder has nothing to draw: say so
-    folders = [path] if single else _video_folders(path)
+    folders = [path] if single else _video_folders(path) + _camera_folders(path)
     if not folders:
         raise InputError(
             path, "no analysed videos here (no run.json in it or its subfolders); run analyze first"
         )
-    todo = [f for f in folders if (_read_run(f) or {}).get("status") == "ok"]
+    todo = [f for f in folders if _is_camera(f) or (_read_run(f) or {}).get("status") == "ok"]
     written: list[Path] = []
     for done, folder in enumerate(todo):
         if on_video:
             on_video(folder, done, len(todo))
-        for name, step in _STEPS.items():
+        for name, step in (_CAMERA_STEPS if _is_camera(folder) else _STEPS).items():
             if annotate or step is not annotate_video:
                 try:
                     written.append(step(folder))
@@ -623,6 +676,25 @@ def _face_table(faces: pd.DataFrame) -> str:
     return _table(header, rows, ' id="faces"')
 
 
+def _camera_row(folder: Path) -> str:
+    status = _read_json(folder / STATUS_FILE)
+    name = _e(status.get("stream_id", folder.name))
+    link = f'<a href="{_e(folder.name)}/report.html">{name}</a>' if (folder / "report.html").is_file() else name
+    try:
+        emotions = pd.read_parquet(folder / "faces.parquet", columns=["emotion"])["emotion"]
+    except (OSError, ValueError):  # no part written yet
+        emotions = pd.Series([], dtype=str)
+    chips = " ".join(f"{_chip(e)}&times;{n}" for e, n in emotions.value_counts().items())
+    state = status.get("state")
+    error = f" <span class=bad>({_e(status['last_error'])})</span>" if status.get("last_error") else ""
+    return (
+        f"<tr><td>{link}</td><td>{_e(state)}{error}</td><td>{_e(status.get('updated_at') or '-')}</td>"
+        f"<td class=num>{status.get('frames_analysed', 0)}</td><td class=num>{status.get('frames_dropped', 0)}</td>"
+        f"<td class=num>{status.get('reconnects', 0)}</td><td class=num>{len(emotions)}</td>"
+        f"<td>{chips or 'no faces yet'}</td><td class=path>{_e(status.get('url', ''))}</td></tr>"
+    )
+
+
 def _segment_table(segments: pd.DataFrame) -> str:
     if segments.empty:
         return "<p>No segments: no faces found.</p>"
@@ -647,6 +719,15 @@ def _img(png: bytes, alt: str) -> str:
 
 def _video_folders(out_dir: Path) -> list[Path]:
     return sorted(p.parent for p in out_dir.glob("*/run.json"))
+
+
+def _camera_folders(out_dir: Path) -> list[Path]:
+    return sorted(p.parent for p in out_dir.glob(f"*/{STATUS_FILE}") if _is_camera(p.parent))
+
+
+def _is_camera(folder: Path) -> bool:
+    """A folder ``monitor`` writes: a ``status.json`` and no ``run.json``."""
+    return (folder / STATUS_FILE).is_file() and not (folder / "run.json").is_file()
 
 
 def _read_json(path: Path) -> dict:
@@ -677,7 +758,7 @@ def _read_ok_run(video_dir: Path) -> dict:
 def _timeline_rows(folder: Path) -> tuple[dict, pd.DataFrame]:
     """Run facts and per-frame rows of an analysed video, or of a monitored camera's
     folder (``status.json`` plus ``part-*.parquet``, refreshed after every part)."""
-    if not (folder / "run.json").is_file() and (folder / "status.json").is_file():
+    if _is_camera(folder):
         parts = sorted(folder.glob("part-*.parquet"))
         rows = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else None
         if rows is None or rows.empty:

@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 from pipeline import schema
 from pipeline.analyze import AnalyzeConfig
 from pipeline.monitor import CameraMonitor, MonitorConfig, monitor_cameras
+from pipeline.report import build_reports
 from pipeline.sinks import TEMP_PREFIX
 from pipeline.streams import LiveFrame, SourceStats, StreamConfig
 from tests.conftest import DEMO_CLIP, SHARED
@@ -187,6 +188,10 @@ def test_live_stream_rows_parts_and_status(server, ray_session, tmp_path):
     for name, table in (("timeline", schema.TIMELINE), ("faces", schema.FACES)):
         assert pq.read_schema(folder / f"{name}.parquet").remove_metadata().equals(table)
     assert set(pd.read_parquet(folder / "faces.parquet")["face_id"]) == set(rows["face_id"])
+    page = (folder / "report.html").read_text()  # the camera's report follows the parts too
+    assert f"Faces ({rows['face_id'].nunique()})" in page and "data:image/png;base64," in page
+    index = build_reports(tmp_path)[-1].read_text()  # `lightemo-video report OUT`
+    assert 'id="cameras"' in index and f'href="{folder.name}/report.html"' in index
     assert_no_secret(tmp_path)
 
 
@@ -296,6 +301,7 @@ def test_sigint_flushes_the_last_part_and_leaks_no_credentials(server, tmp_path)
     assert status["state"] == "stopped" and status["rows"] == len(rows) > 0 and status["parts"] == 1
     assert not list(out.rglob(TEMP_PREFIX + "*"))
     assert stdout.strip() == str(folder)
+    assert folder.name in (out / "report.html").read_text()  # the index lists the camera
     assert SECRET not in stdout + stderr
     assert_no_secret(out)
     try:  # Ray's own session logs too
