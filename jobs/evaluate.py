@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.data import FaceSet, load_faces
+from model.data import FaceSet, load_faces, stratified_split
 from model.labels import EMOTIONS, NUM_CLASSES
 from model.errors import ModelError
 from model.runtime import WEIGHTS_DIR, EmotionModel, FlipAveraged, open_model_file, resolve_model
@@ -97,6 +97,7 @@ def evaluate(
     latency_runs: int = 1000,
     write_card: bool = False,
     tta: str | None = None,
+    validation: bool = False,
 ) -> dict:
     """Evaluate a shipped model (its .keras and int8 .tflite) or one model file.
 
@@ -112,11 +113,19 @@ def evaluate(
         write_card: also store the figures in the shipped model's card.
         tta: test-time augmentation (``none``/``flip``); ``None``: as the model card says,
             which is how the pipeline runs the model.
+        validation: score the validation slice of the training data (``data`` is then the
+            train folder or ``fer2013.csv``) that the model was selected on, as its card's
+            recipe drew it; this is where choices such as test-time augmentation are made
+            without looking at the test split.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     data = Path(data)
-    test = load_faces(data, split="test" if data.is_dir() else "PublicTest")
     files = _files_to_evaluate(model)
+    card_path = WEIGHTS_DIR / f"{next(iter(files.values())).name.split('.')[0]}.json"
+    if validation:
+        test = validation_slice(data, next(iter(files.values())))
+    else:
+        test = load_faces(data, split="test" if data.is_dir() else "PublicTest")
     formats = {}
     for fmt, path in files.items():
         runtime = open_model_file(path, num_threads=1, tta=tta)
@@ -139,11 +148,10 @@ def evaluate(
     write_json(out_dir / "metrics.json", metrics)
     plot_confusion(np.asarray(primary["confusion_matrix"]), out_dir / "confusion_matrix.png",
                    title=f"{primary['file']}: accuracy {primary['accuracy']:.3f} on {data.name}")
-    card_path = WEIGHTS_DIR / f"{next(iter(files.values())).name.split('.')[0]}.json"
     if write_card:
         if not card_path.is_file():
             raise ModelError(card_path, "no model card to write the figures into")
-        _store_in_card(card_path, data, metrics)
+        _store_in_card(card_path, data, metrics, "validation" if validation else "publictest")
     if card_path.is_file():
         from pipeline.report import write_model_report
 
@@ -160,13 +168,25 @@ def _files_to_evaluate(model: str | None) -> dict[str, Path]:
     return {"keras": resolve_model(model, "keras"), "tflite": resolve_model(model, "tflite")}
 
 
-def _store_in_card(card_path: Path, data: Path, metrics: dict) -> None:
+def validation_slice(data: Path, model_file: Path) -> FaceSet:
+    """The stratified slice of the training data that a model was selected on, drawn as
+    its model card's recipe drew it (same fraction and seed)."""
+    card = model_file.parent / f"{model_file.name.split('.')[0]}.json"
+    if not card.is_file():
+        raise ModelError(model_file, "no model card beside it: its validation slice is unknown")
+    recipe = json.loads(card.read_text())["recipe"]
+    faces = load_faces(data, split="train" if data.is_dir() else "Training")
+    _, val_idx = stratified_split(faces.labels, recipe["val_fraction"], seed=recipe["seed"])
+    return faces.subset(val_idx)
+
+
+def _store_in_card(card_path: Path, data: Path, metrics: dict, key: str) -> None:
     card = json.loads(card_path.read_text())
     summary = {
         fmt: {k: m[k] for k in ("accuracy", "macro_f1", "per_class", "size_bytes", "latency", "throughput_images_per_s", "test_time_augmentation")}
         for fmt, m in metrics["formats"].items()
     }
-    card.setdefault("metrics", {})["publictest"] = {"data": str(data), "images": metrics["images"], **summary}
+    card.setdefault("metrics", {})[key] = {"data": str(data), "images": metrics["images"], **summary}
     write_json(card_path, card)
 
 

@@ -313,8 +313,13 @@ def bench(
 @app.command()
 def evaluate(
     data: Annotated[
-        Path, typer.Option(help="Labelled split: class-folder tree or fer2013.csv (PublicTest rows).")
-    ] = Path("../shared/datasets/fer2013/test"),
+        Path | None,
+        typer.Option(
+            help="Labelled split: class-folder tree or fer2013.csv (PublicTest rows) "
+            "[default: ../shared/datasets/fer2013/test, or .../train with --validation].",
+            show_default=False,
+        ),
+    ] = None,
     model: Annotated[
         str | None, typer.Option(help="Shipped model name or .keras/.tflite path (default model).")
     ] = None,
@@ -327,6 +332,10 @@ def evaluate(
         str | None,
         typer.Option(help="Test-time augmentation: none or flip (default: as the model card says, like the pipeline)."),
     ] = None,
+    validation: Annotated[
+        bool,
+        typer.Option(help="Score the validation slice of the train data the model was selected on."),
+    ] = False,
 ) -> None:
     """Measure accuracy, macro-F1, per-class scores, size and latency of a model."""
     from rich.table import Table
@@ -334,7 +343,9 @@ def evaluate(
     from jobs.evaluate import evaluate as run_evaluation
 
     try:
-        metrics = run_evaluation(data, model, out, latency_runs, write_card, tta)
+        if data is None:
+            data = Path("../shared/datasets/fer2013") / ("train" if validation else "test")
+        metrics = run_evaluation(data, model, out, latency_runs, write_card, tta, validation)
     except LightEmoError as exc:
         raise _fail(exc) from None
     for fmt, m in metrics["formats"].items():

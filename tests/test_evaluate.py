@@ -54,3 +54,32 @@ def test_evaluate_bad_data_is_one_line(tmp_path):
     result = CliRunner().invoke(app, ["evaluate", "--data", str(tmp_path / "nope")])
     assert result.exit_code == 1 and "no such file or folder" in result.output
     assert "Traceback" not in result.output
+
+
+def test_evaluate_on_the_validation_slice_with_flip_averaging(tmp_path):
+    from jobs.evaluate import validation_slice
+    from model.data import load_faces, stratified_split
+    from model.runtime import resolve_model
+
+    test = shared_path("datasets", "fer2013", "test")
+    train = tmp_path / "train"
+    for name in EMOTIONS:
+        (train / name).mkdir(parents=True)
+        for image in sorted((test / name).glob("*.jpg"))[:20]:
+            shutil.copy(image, train / name / image.name)
+    faces = load_faces(train)
+    _, expected = stratified_split(faces.labels, 0.1, seed=42)  # the plus recipe's slice
+    chosen = validation_slice(train, resolve_model("plus"))
+    np.testing.assert_array_equal(chosen.images, faces.subset(expected).images)
+
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "--data", str(train), "--validation", "--tta", "flip", "--model", "plus",
+         "--out", str(out), "--latency-runs", "20"],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["images"] == len(expected) == 14
+    assert {m["test_time_augmentation"] for m in metrics["formats"].values()} == {"flip"}
+    assert "test-time augmentation: flip" in result.output
