@@ -25,13 +25,18 @@ def test_classification_metrics_by_hand():
     assert m["confusion_matrix"][3] == [0, 0, 0, 2, 0, 0, 1]
 
 
-def test_evaluate_writes_metrics_plot_and_report(tmp_path):
+def small_split(folder, per_class):
+    """A class-folder split of ``per_class`` real FER2013 test images per class."""
     test = shared_path("datasets", "fer2013", "test")
-    split = tmp_path / "split"
     for name in EMOTIONS:
-        (split / name).mkdir(parents=True)
-        for image in sorted((test / name).glob("*.jpg"))[:6]:
-            shutil.copy(image, split / name / image.name)
+        (folder / name).mkdir(parents=True)
+        for image in sorted((test / name).glob("*.jpg"))[:per_class]:
+            shutil.copy(image, folder / name / image.name)
+    return folder
+
+
+def test_evaluate_writes_metrics_plot_and_report(tmp_path):
+    split = small_split(tmp_path / "split", 6)
     out = tmp_path / "eval"
     result = CliRunner().invoke(
         app, ["evaluate", "--data", str(split), "--model", "plus", "--out", str(out), "--latency-runs", "20"]
@@ -61,12 +66,7 @@ def test_evaluate_on_the_validation_slice_with_flip_averaging(tmp_path):
     from model.data import load_faces, stratified_split
     from model.runtime import resolve_model
 
-    test = shared_path("datasets", "fer2013", "test")
-    train = tmp_path / "train"
-    for name in EMOTIONS:
-        (train / name).mkdir(parents=True)
-        for image in sorted((test / name).glob("*.jpg"))[:20]:
-            shutil.copy(image, train / name / image.name)
+    train = small_split(tmp_path / "train", 20)
     faces = load_faces(train)
     _, expected = stratified_split(faces.labels, 0.1, seed=42)  # the plus recipe's slice
     chosen = validation_slice(train, resolve_model("plus"))
