@@ -16,7 +16,8 @@ import numpy as np
 
 from model.data import FaceSet, load_faces, stratified_split
 from model.labels import EMOTIONS, NUM_CLASSES
-from model.errors import ModelError
+from model.errors import DataError, ModelError
+from model.ferplus import DEFAULT_FERPLUS_DIR, ferplus_labels
 from model.runtime import WEIGHTS_DIR, EmotionModel, FlipAveraged, open_model_file, resolve_model
 from pipeline.sinks import write_json
 
@@ -98,6 +99,8 @@ def evaluate(
     write_card: bool = False,
     tta: str | None = None,
     validation: bool = False,
+    labels: str = "fer2013",
+    ferplus_dir: str | Path = DEFAULT_FERPLUS_DIR,
 ) -> dict:
     """Evaluate a shipped model (its .keras and int8 .tflite) or one model file.
 
@@ -117,6 +120,9 @@ def evaluate(
             train folder or ``fer2013.csv``) that the model was selected on, as its card's
             recipe drew it; this is where choices such as test-time augmentation are made
             without looking at the test split.
+        labels: score against ``fer2013``'s own labels or the ``ferplus`` crowd votes
+            (plurality; images without a usable vote are left out, see ``model.ferplus``).
+        ferplus_dir: FER+ votes, for ``labels="ferplus"``.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     data = Path(data)
@@ -126,6 +132,10 @@ def evaluate(
         test = validation_slice(data, next(iter(files.values())))
     else:
         test = load_faces(data, split="test" if data.is_dir() else "PublicTest")
+    if labels == "ferplus":
+        test = ferplus_labels(test, ferplus_dir)
+    elif labels != "fer2013":
+        raise DataError("--labels", f"unknown labels '{labels}'; choose fer2013 or ferplus")
     formats = {}
     for fmt, path in files.items():
         runtime = open_model_file(path, num_threads=1, tta=tta)
@@ -140,6 +150,7 @@ def evaluate(
         "size_bytes_by_format": {fmt: m["size_bytes"] for fmt, m in formats.items()},
         "parameters": formats.get("keras", {}).get("parameters"),
         "model": model or "default",
+        "labels": labels,
         "data": str(data),
         "images": len(test),
         "formats": formats,
@@ -151,7 +162,8 @@ def evaluate(
     if write_card:
         if not card_path.is_file():
             raise ModelError(card_path, "no model card to write the figures into")
-        _store_in_card(card_path, data, metrics, "validation" if validation else "publictest")
+        key = ("validation" if validation else "publictest") + ("_ferplus" if labels == "ferplus" else "")
+        _store_in_card(card_path, data, metrics, key)
     if card_path.is_file():
         from pipeline.report import write_model_report
 

@@ -32,6 +32,11 @@ class Recipe:
             to zero over all epochs.
         shift: random translation (fraction of the face) in augmentation.
         erase: probability of random erasing in augmentation.
+        labels: ``fer2013`` (the dataset's own labels) or ``ferplus`` (FER+ crowd votes as
+            soft targets, see ``model.ferplus``; the validation images stay the same).
+        test_time_augmentation: how the finished model is meant to run, written to its
+            card (``none``, or ``flip``: average each face with its mirror image; chosen on
+            the validation slice).
         init_from: a trained ``.keras`` model of the same architecture whose weights
             start this run (a warm restart: one more learning-rate cycle from where an
             earlier run ended), or ``None`` to start from random weights.
@@ -54,6 +59,8 @@ class Recipe:
     schedule: str = "plateau"
     shift: float = 0.0
     erase: float = 0.0
+    labels: str = "fer2013"
+    test_time_augmentation: str = "none"
     init_from: str | None = None
 
     def to_dict(self) -> dict:
@@ -91,7 +98,8 @@ RECIPES: dict[str, Recipe] = {
     "plus-bf16": _PLUS,
     # A second cosine cycle from the shipped plus-bf16 model (a warm restart): that run
     # ended with training accuracy below validation accuracy, i.e. still underfitting, so
-    # this cycle starts at half the rate and erases less.
+    # this cycle starts at half the rate and erases less. Flip averaging at test time
+    # raised validation accuracy/macro-F1 of the plus model by 0.4/0.9 points.
     "plus-restart-bf16": _PLUS.with_overrides(
         name="plus-restart-bf16",
         epochs=30,
@@ -99,5 +107,19 @@ RECIPES: dict[str, Recipe] = {
         learning_rate=5e-4,
         erase=0.25,
         init_from="model/weights/lightemonet-plus.keras",
+        test_time_augmentation="flip",
+    ),
+    # The same network fine-tuned on the FER+ crowd votes (soft targets, so no label
+    # smoothing) from the best FER2013 model; validation images are those of the others.
+    "ferplus-bf16": _PLUS.with_overrides(
+        name="ferplus-bf16",
+        labels="ferplus",
+        epochs=20,
+        stop_patience=20,
+        learning_rate=5e-4,
+        label_smoothing=0.0,
+        erase=0.25,
+        init_from="model/weights/lightemonet-plus-r2.keras",
+        test_time_augmentation="flip",
     ),
 }

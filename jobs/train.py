@@ -22,6 +22,7 @@ from jobs.recipes import Recipe
 from model.augment import augment_faces, epoch_indices, minority_mask, oversample_targets
 from model.data import FaceSet, class_weights, load_faces, stratified_split
 from model.errors import DataError
+from model.ferplus import DEFAULT_FERPLUS_DIR, ferplus_labels
 from model.labels import EMOTIONS, NUM_CLASSES
 
 log = logging.getLogger(__name__)
@@ -90,11 +91,12 @@ def make_sequence(faces: FaceSet, weights: np.ndarray, recipe: Recipe):
         def __getitem__(self, i: int):
             idx = self.order[i * recipe.batch_size : (i + 1) * recipe.batch_size]
             images, labels = faces.images[idx].copy(), faces.labels[idx]
+            targets = eye[labels] if faces.targets is None else faces.targets[idx]
             mask = minority_mask(labels) if recipe.augment == "minority" else np.ones(len(idx), bool)
             if mask.any():
                 images[mask] = augment_faces(images[mask], rng, recipe.shift, recipe.erase)
             x = (images.astype(np.float32) / 255.0)[..., None]
-            return x, eye[labels], weights[labels].astype(np.float32)
+            return x, targets, weights[labels].astype(np.float32)
 
     return Augmented()
 
@@ -136,6 +138,7 @@ def train(
     max_images: int | None = None,
     verbose: int = 2,
     export_only: bool = False,
+    ferplus_dir: str | Path = DEFAULT_FERPLUS_DIR,
 ) -> TrainResult:
     """Train, keep the best epoch by validation accuracy, export .keras + int8 .tflite + card.
 
@@ -150,6 +153,7 @@ def train(
         verbose: Keras fit verbosity.
         export_only: skip training and export the best checkpoint in ``run_dir`` as it
             is (a run stopped before its end; rerunning without it resumes training).
+        ferplus_dir: FER+ votes, for recipes with ``labels="ferplus"``.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -167,6 +171,8 @@ def train(
         faces = faces.subset(keep)
     train_idx, val_idx = stratified_split(faces.labels, recipe.val_fraction, seed=recipe.seed)
     train_set, val_set = faces.subset(train_idx), faces.subset(val_idx)
+    if recipe.labels == "ferplus":  # relabel after the split: the same validation images
+        train_set, val_set = ferplus_labels(train_set, ferplus_dir), ferplus_labels(val_set, ferplus_dir)
     weights = loss_weights(train_set.labels, recipe.class_weighting)
     targets = oversample_targets(train_set.labels) if recipe.oversample else train_set.counts()
     log.info("train %d, validation %d images", len(train_set), len(val_set))
@@ -211,7 +217,7 @@ def train(
     else:
         model.fit(
             sequence,
-            validation_data=(x_val, np.eye(NUM_CLASSES, dtype=np.float32)[val_set.labels]),
+            validation_data=(x_val, _targets(val_set)),
             epochs=recipe.epochs,
             callbacks=callbacks,
             verbose=verbose,
@@ -233,6 +239,8 @@ def train(
         "architecture": recipe.architecture,
         "parameters": int(final.count_params()),
         "recipe": recipe.to_dict(),
+        "labels": recipe.labels,
+        "test_time_augmentation": recipe.test_time_augmentation,
         "data": {
             "source": str(data),
             "train_images": len(train_set),
@@ -260,6 +268,11 @@ def train(
     card_path = out_dir / f"{model_name}.json"
     _write_json(card_path, card)
     return TrainResult(keras_path, tflite_path, card_path, len(history), float(best_val), wall)
+
+
+def _targets(faces: FaceSet) -> np.ndarray:
+    """Training targets: the label distributions, or one-hot labels."""
+    return faces.targets if faces.targets is not None else np.eye(NUM_CLASSES, dtype=np.float32)[faces.labels]
 
 
 def _read_history(path: Path) -> list[dict]:

@@ -31,12 +31,15 @@ class FaceSet:
     Attributes:
         images: uint8 (n, 48, 48).
         labels: int64 (n,) indices into ``EMOTIONS``.
-        names: n strings saying where each image came from (path or ``file:row``).
+        names: n strings saying where each image came from (path or ``file:line``).
+        targets: float32 (n, 7) label distributions to train on (e.g. FER+ crowd votes),
+            or ``None``: one-hot ``labels``.
     """
 
     images: np.ndarray
     labels: np.ndarray
     names: tuple[str, ...]
+    targets: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -47,6 +50,10 @@ class FaceSet:
             )
         if len(self.names) != n:
             raise ValueError(f"names must have {n} entries, but got {len(self.names)}")
+        if self.targets is not None and self.targets.shape != (n, NUM_CLASSES):
+            raise ValueError(
+                f"targets must have shape ({n}, {NUM_CLASSES}), but got shape {self.targets.shape}"
+            )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -57,7 +64,12 @@ class FaceSet:
 
     def subset(self, index: np.ndarray) -> FaceSet:
         """The images at ``index`` (int array), in that order."""
-        return FaceSet(self.images[index], self.labels[index], tuple(self.names[i] for i in index))
+        return FaceSet(
+            self.images[index],
+            self.labels[index],
+            tuple(self.names[i] for i in index),
+            None if self.targets is None else self.targets[index],
+        )
 
 
 def load_faces(path: str | Path, split: str | None = None) -> FaceSet:

@@ -84,6 +84,9 @@ def train(
     export_only: Annotated[
         bool, typer.Option(help="Export the run's best checkpoint so far without training.")
     ] = False,
+    ferplus_dir: Annotated[
+        Path, typer.Option(help="FER+ votes, for recipes trained on FER+ labels.")
+    ] = Path("../shared/datasets/ferplus"),
 ) -> None:
     """Train LightEmoNet on FER2013 and export .keras, int8 .tflite and a model card."""
     from jobs.recipes import RECIPES
@@ -107,6 +110,7 @@ def train(
             name,
             max_images=max_images,
             export_only=export_only,
+            ferplus_dir=ferplus_dir,
         )
     except LightEmoError as exc:
         raise _fail(exc) from None
@@ -336,6 +340,12 @@ def evaluate(
         bool,
         typer.Option(help="Score the validation slice of the train data the model was selected on."),
     ] = False,
+    labels: Annotated[
+        str, typer.Option(help="Score against fer2013's own labels or the ferplus crowd votes.")
+    ] = "fer2013",
+    ferplus_dir: Annotated[
+        Path, typer.Option(help="FER+ votes (fer2013new.csv, fer2013_to_ferplus.csv).")
+    ] = Path("../shared/datasets/ferplus"),
 ) -> None:
     """Measure accuracy, macro-F1, per-class scores, size and latency of a model."""
     from rich.table import Table
@@ -345,7 +355,9 @@ def evaluate(
     try:
         if data is None:
             data = Path("../shared/datasets/fer2013") / ("train" if validation else "test")
-        metrics = run_evaluation(data, model, out, latency_runs, write_card, tta, validation)
+        metrics = run_evaluation(
+            data, model, out, latency_runs, write_card, tta, validation, labels, ferplus_dir
+        )
     except LightEmoError as exc:
         raise _fail(exc) from None
     for fmt, m in metrics["formats"].items():

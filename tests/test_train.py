@@ -54,3 +54,20 @@ def test_init_from_copies_a_trained_models_weights(tmp_path):
         start_from(build_architecture("lightemonet"), tmp_path / "other.keras")
     with pytest.raises(DataError, match="no such model"):
         start_from(model, tmp_path / "missing.keras")
+
+
+def test_ferplus_recipe_trains_on_vote_distributions(tmp_path):
+    from dataclasses import replace
+
+    from jobs.recipes import RECIPES
+    from jobs.train import train
+
+    data = shared_path("datasets", "fer2013", "train")
+    recipe = replace(RECIPES["ferplus-bf16"], epochs=1, init_from=None, precision="float32")
+    result = train(data, recipe, tmp_path / "run", tmp_path / "out", "fp", max_images=400, verbose=0,
+                   ferplus_dir=shared_path("datasets", "ferplus"))
+    card = json.loads(result.card_path.read_text())
+    assert card["labels"] == "ferplus" and card["test_time_augmentation"] == "flip"
+    kept = card["data"]["train_images"] + card["data"]["validation_images"]
+    assert 350 < kept < 400  # images without a usable FER+ vote are left out
+    assert result.epochs_run == 1
