@@ -159,16 +159,16 @@ def evaluate(
     write_json(out_dir / "metrics.json", metrics)
     plot_confusion(np.asarray(primary["confusion_matrix"]), out_dir / "confusion_matrix.png",
                    title=f"{primary['file']}: accuracy {primary['accuracy']:.3f} on {data.name}")
+    key = ("validation" if validation else "publictest") + ("_ferplus" if labels == "ferplus" else "")
     if write_card:
         if not card_path.is_file():
             raise ModelError(card_path, "no model card to write the figures into")
-        key = ("validation" if validation else "publictest") + ("_ferplus" if labels == "ferplus" else "")
         _store_in_card(card_path, data, metrics, key)
     if card_path.is_file():
         from pipeline.report import write_model_report
 
         write_model_report(card_path, out_dir / "metrics.json", out_dir / "model_report.html")
-        if write_card:  # the shipped model's report travels with its card
+        if write_card and key == "publictest":  # the shipped model's report travels with its card
             write_model_report(card_path, out_dir / "metrics.json", card_path.with_suffix(".report.html"))
     return metrics
 

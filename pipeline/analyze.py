@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
 
-from model.runtime import resolve_model, test_time_augmentation
+from model.errors import ModelError
+from model.runtime import TEST_TIME_AUGMENTATIONS, resolve_model, test_time_augmentation
 from pipeline.aggregate import detection_rows
 from pipeline.classify import EmotionClassifier
 from pipeline.detect import DEFAULT_DETECTOR, Detector, make_detector
@@ -32,6 +33,9 @@ class AnalyzeConfig:
             every frame. Higher catches brief expressions at proportional cost.
         detector: face detector name (see ``pipeline.detect.DETECTORS``).
         model: shipped model name or model file path; ``None`` is the default model.
+        tta: test-time augmentation, ``none`` or ``flip`` (each face averaged with its
+            mirror image: more accurate, twice the classifier cost); ``None``: what the
+            model card says.
         margin: box margin used when cropping faces for the classifier.
         batch_frames: frames whose faces are classified in one model call.
         segment_frames: frames per Ray task for long files; smaller spreads one file
@@ -43,6 +47,7 @@ class AnalyzeConfig:
     sample_fps: float = 10.0
     detector: str = DEFAULT_DETECTOR
     model: str | None = None
+    tta: str | None = None
     margin: float = 0.1
     batch_frames: int = 16
     segment_frames: int = 600
@@ -60,9 +65,11 @@ class AnalyzeConfig:
         """
         results = {k: v for k, v in self.to_dict().items() if k not in ("batch_frames", "segment_frames")}
         digest = hashlib.sha256(json.dumps(results, sort_keys=True).encode())
+        if self.tta is not None and self.tta not in TEST_TIME_AUGMENTATIONS:
+            raise ModelError("--tta", f"unknown test-time augmentation '{self.tta}'; choose {' or '.join(TEST_TIME_AUGMENTATIONS)}")
         path = resolve_model(self.model)
         digest.update(path.read_bytes())
-        digest.update(test_time_augmentation(path).encode())
+        digest.update((self.tta or test_time_augmentation(path)).encode())
         return digest.hexdigest()[:16]
 
 
@@ -72,7 +79,7 @@ class Stages:
     def __init__(self, config: AnalyzeConfig, num_threads: int = 1) -> None:
         self.config = config
         self.detector: Detector = make_detector(config.detector)
-        self.classifier = EmotionClassifier(config.model, config.margin, num_threads)
+        self.classifier = EmotionClassifier(config.model, config.margin, num_threads, config.tta)
 
 
 def analyze_frames(
@@ -166,5 +173,5 @@ def model_info(config: AnalyzeConfig) -> dict:
         "name": config.model or path.stem.split(".")[0],
         "file": path.name,
         "bytes": path.stat().st_size,
-        "test_time_augmentation": test_time_augmentation(path),
+        "test_time_augmentation": config.tta or test_time_augmentation(path),
     }

@@ -23,10 +23,17 @@ class EmotionClassifier:
         margin: share of the box size added around each face before cropping; FER2013
             faces include a little forehead and chin.
         num_threads: model threads; keep 1 when one process per core runs the pipeline.
+        tta: test-time augmentation (``none``/``flip``); ``None``: as the model card says.
     """
 
-    def __init__(self, model: str | Path | None = None, margin: float = 0.1, num_threads: int = 1):
-        self.model = load_model(model, num_threads=num_threads)
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        margin: float = 0.1,
+        num_threads: int = 1,
+        tta: str | None = None,
+    ):
+        self.model = load_model(model, num_threads=num_threads, tta=tta)
         self.margin = margin
 
     def classify(

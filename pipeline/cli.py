@@ -134,6 +134,11 @@ def analyze(
     model: Annotated[
         str | None, typer.Option(help="Shipped model name or .tflite/.keras path.")
     ] = None,
+    tta: Annotated[
+        str | None,
+        typer.Option(help="Test-time augmentation: flip (average each face with its mirror; more accurate, "
+                     "2x classifier cost) or none [default: what the model card says].", show_default=False),
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(help="CPUs for the embedded Ray (default: all cores).")
     ] = None,
@@ -166,7 +171,9 @@ def analyze(
     videos, missing = find_videos(paths)
     for problem in missing:
         err.print(f"[red]error:[/] {escape(str(problem))}", highlight=False)
-    config = AnalyzeConfig(sample_fps=sample_fps, detector=detector, model=model, segment_frames=segment_frames)
+    config = AnalyzeConfig(
+        sample_fps=sample_fps, detector=detector, model=model, tta=tta, segment_frames=segment_frames
+    )
     try:
         config.fingerprint()  # fails early on a bad --model
     except LightEmoError as exc:
@@ -446,6 +453,14 @@ def monitor(
     ray_address: Annotated[
         str | None, typer.Option(help="Use an existing Ray cluster (auto, HOST:PORT, ray://...).")
     ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Shipped model name or .tflite/.keras path.")
+    ] = None,
+    tta: Annotated[
+        str | None,
+        typer.Option(help="Test-time augmentation: flip (average each face with its mirror; more accurate, "
+                     "2x classifier cost) or none [default: what the model card says].", show_default=False),
+    ] = None,
 ) -> None:
     """Watch live cameras and keep per-face emotion timelines under OUT/<stream_id>/.
 
@@ -472,7 +487,7 @@ def monitor(
         raise _fail(LightEmoError("--duration", f"must be positive, got {duration}"))
     try:
         config = MonitorConfig(
-            analyze=AnalyzeConfig(sample_fps=sample_fps), roll_seconds=roll_seconds
+            analyze=AnalyzeConfig(sample_fps=sample_fps, model=model, tta=tta), roll_seconds=roll_seconds
         )
         config.analyze.fingerprint()  # fails early on a missing or broken model
     except LightEmoError as exc:

@@ -137,3 +137,18 @@ def test_missing_path_and_bad_options():
     assert result.exit_code == 1 and "unknown detector 'nope'" in result.output
     result = runner.invoke(app, ["analyze", str(DEMO_CLIP), "--model", "nope"])
     assert result.exit_code == 1 and "nope: no such model" in result.output
+    result = runner.invoke(app, ["analyze", str(DEMO_CLIP), "--tta", "rotate"])
+    assert result.exit_code == 1 and "--tta: unknown test-time augmentation 'rotate'" in result.output
+
+
+def test_test_time_augmentation_is_recorded_and_changes_results(tmp_path):
+    args = ["analyze", str(DEMO_CLIP), "--out", str(tmp_path), "--sample-fps", "2", "--workers", "1"]
+    probs = {}
+    for tta in ("none", "flip"):
+        result = runner.invoke(app, [*args, "--tta", tta])
+        assert result.exit_code == 0 and "skipped" not in result.output, result.output
+        run = json.loads((tmp_path / "astronaut_demo" / "run.json").read_text())
+        assert run["model"]["test_time_augmentation"] == tta and run["parameters"]["tta"] == tta
+        probs[tta] = pd.read_parquet(tmp_path / "astronaut_demo" / "detections.parquet")[["happy", "neutral"]]
+    assert len(probs["none"]) == len(probs["flip"]) > 0
+    assert not np.allclose(probs["none"].to_numpy(), probs["flip"].to_numpy(), atol=1e-3)
