@@ -559,3 +559,7 @@ def _camera_table(statuses: list[dict]):
             escape(s.get("last_error") or "-"),
         )
     return table
+
+
+if __name__ == "__main__":  # python -m pipeline.cli
+    app()
