@@ -27,6 +27,22 @@ app = typer.Typer(
 )
 err = Console(stderr=True, soft_wrap=True)  # one-line messages stay on one line
 
+# Options shared by analyze and monitor.
+ModelOption = Annotated[
+    str | None, typer.Option(help="Shipped model (plus, ferplus, paper) or a .tflite/.keras path.")
+]
+TtaOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Test-time augmentation: flip (average each face with its mirror; more accurate, "
+        "2x classifier cost) or none [default: what the model card says].",
+        show_default=False,
+    ),
+]
+RayAddressOption = Annotated[
+    str | None, typer.Option(help="Use an existing Ray cluster (auto, HOST:PORT, ray://...).")
+]
+
 
 @app.callback()
 def main() -> None:
@@ -131,20 +147,12 @@ def analyze(
         float, typer.Option(help="Frames analysed per second of video; 0 = every frame.")
     ] = 10.0,
     detector: Annotated[str | None, typer.Option(help="Face detector: blazeface, haar, ...")] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Shipped model name or .tflite/.keras path.")
-    ] = None,
-    tta: Annotated[
-        str | None,
-        typer.Option(help="Test-time augmentation: flip (average each face with its mirror; more accurate, "
-                     "2x classifier cost) or none [default: what the model card says].", show_default=False),
-    ] = None,
+    model: ModelOption = None,
+    tta: TtaOption = None,
     workers: Annotated[
         int | None, typer.Option(help="CPUs for the embedded Ray (default: all cores).")
     ] = None,
-    ray_address: Annotated[
-        str | None, typer.Option(help="Use an existing Ray cluster (auto, HOST:PORT, ray://...).")
-    ] = None,
+    ray_address: RayAddressOption = None,
     segment_frames: Annotated[
         int, typer.Option(help="Frames per parallel task within one file.")
     ] = 600,
@@ -450,17 +458,9 @@ def monitor(
         float | None,
         typer.Option(help="Stop after this many seconds (default: until Ctrl-C or SIGTERM)."),
     ] = None,
-    ray_address: Annotated[
-        str | None, typer.Option(help="Use an existing Ray cluster (auto, HOST:PORT, ray://...).")
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Shipped model name or .tflite/.keras path.")
-    ] = None,
-    tta: Annotated[
-        str | None,
-        typer.Option(help="Test-time augmentation: flip (average each face with its mirror; more accurate, "
-                     "2x classifier cost) or none [default: what the model card says].", show_default=False),
-    ] = None,
+    ray_address: RayAddressOption = None,
+    model: ModelOption = None,
+    tta: TtaOption = None,
 ) -> None:
     """Watch live cameras and keep per-face emotion timelines under OUT/<stream_id>/.
 

@@ -326,7 +326,9 @@ def init_ray(workers: int | None, ray_address: str | None) -> None:
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise LightEmoError("--ray-address", f"cannot connect to Ray at {ray_address} ({exc})") from None
     else:
-        ray.init(num_cpus=workers or os.cpu_count() or 1, **quiet)
+        # "local": always a fresh embedded Ray, even when a `ray start` cluster runs on this
+        # machine (plain ray.init() would join it, and refuse num_cpus).
+        ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **quiet)
 
 
 def _check_reachable(ray_address: str, timeout_s: float = 5.0) -> None:

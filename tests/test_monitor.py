@@ -114,7 +114,7 @@ def ray_session():
     """One embedded Ray for the in-process tests (monitor_cameras reuses it)."""
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     yield
     ray.shutdown()
 

@@ -52,6 +52,10 @@ def test_analyze_on_an_existing_cluster(head_node, tmp_path):
     assert done.returncode == 0, done.stderr
     run = json.loads((tmp_path / "astronaut_demo" / "run.json").read_text())
     assert run["status"] == "ok" and run["segments"] == 2 and run["frames_analysed"] == 80
+    # Without --ray-address the tool starts its own Ray, even with a cluster running here.
+    embedded = _analyze(str(DEMO_CLIP), "--out", str(tmp_path / "embedded"), "--workers", "1")
+    assert embedded.returncode == 0, embedded.stderr
+    assert json.loads((tmp_path / "embedded" / "astronaut_demo" / "run.json").read_text())["status"] == "ok"
 
 
 def test_unreachable_cluster_is_a_one_line_error(tmp_path):
