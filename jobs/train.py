@@ -28,7 +28,6 @@ from model.labels import EMOTIONS, NUM_CLASSES
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class TrainResult:
     """What a training run produced and measured."""
@@ -66,7 +65,8 @@ def start_from(model, path: Path) -> None:
 
 
 def make_sequence(faces: FaceSet, weights: np.ndarray, recipe: Recipe):
-    """A Keras PyDataset yielding (x, one-hot y, sample_weight), a new draw every epoch:
+    """A Keras PyDataset yielding (x, targets, sample_weight), a new draw every epoch
+    (targets: the faces' label distributions if they have them, else one-hot labels):
     minority classes oversampled toward their targets (if the recipe says so) and the
     recipe's classes augmented on the fly."""
     import keras
