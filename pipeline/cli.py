@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
+from jobs.recipes import RECIPES
 from model.errors import LightEmoError
 from pipeline.export import Format, Level, export
 
@@ -76,7 +77,7 @@ def train(
         Path, typer.Option(help="FER2013 train folder (class subfolders) or fer2013.csv.")
     ] = Path("../shared/datasets/fer2013/train"),
     recipe: Annotated[
-        str, typer.Option(help="Named recipe from jobs/recipes.py: paper, paper-bf16, plus-bf16, plus-restart-bf16.")
+        str, typer.Option(help=f"Named recipe from jobs/recipes.py: {', '.join(RECIPES)}.")
     ] = "paper",
     name: Annotated[str, typer.Option(help="File stem of the trained model.")] = "lightemonet",
     out: Annotated[Path, typer.Option(help="Where the model files and card go.")] = Path(
@@ -105,7 +106,6 @@ def train(
     ] = Path("../shared/datasets/ferplus"),
 ) -> None:
     """Train LightEmoNet on FER2013 and export .keras, int8 .tflite and a model card."""
-    from jobs.recipes import RECIPES
     from jobs.train import train as run_training
 
     _setup_logging()

@@ -56,7 +56,10 @@ log = logging.getLogger(__name__)
 
 PART_PREFIX = "part-"
 # Columns the per-part summaries need; kept in memory for the whole run.
-_SUMMARY_COLUMNS = ["video_id", "face_id", "timestamp_s", *aggregate.PROBS, "emotion", "confidence"]
+# What the summaries, timeline.png and report.html need of each row (boxes rank the faces).
+_SUMMARY_COLUMNS = [
+    "video_id", "face_id", "timestamp_s", "w", "h", *aggregate.PROBS, "emotion", "confidence"
+]
 
 
 @dataclass(frozen=True)
@@ -359,8 +362,8 @@ class CameraMonitor:
         )
         write_table(self.folder / "faces.parquet", aggregate.faces(self._summary), schema.FACES)
         try:
-            plot_timeline(self.folder)  # the pictures follow the parts
-            write_camera_report(self.folder)
+            plot_timeline(self.folder, self._summary)  # the pictures follow the parts
+            write_camera_report(self.folder, self._summary)
         except (LightEmoError, OSError, ValueError) as exc:
             log.warning("timeline.png/report.html not updated: %s", exc)
 

@@ -72,11 +72,14 @@ VideoCallback = Callable[[Path, int, int], None]
 # ----- timeline plot -------------------------------------------------------------------
 
 
-def plot_timeline(video_dir: Path) -> Path:
+def plot_timeline(video_dir: Path, detections: pd.DataFrame | None = None) -> Path:
     """Write ``timeline.png``: one panel per face with its emotion probabilities over time
     (per analysed frame, smoothed over :data:`SMOOTH_S`) as stacked areas and a thin band
     of its dominant-emotion segments, on one shared time axis, so a glance shows who felt
     what when. The faces seen longest come first (at most :data:`MAX_PANELS`).
+
+    ``detections`` are the folder's per-frame rows when the caller already holds them (the
+    monitor keeps a camera's rows in memory), so they are not read from disk again.
 
     Raises:
         InputError: ``video_dir`` is not a successfully analysed video folder.
@@ -84,7 +87,7 @@ def plot_timeline(video_dir: Path) -> Path:
     from matplotlib.patches import Patch
 
     video_dir = Path(video_dir)
-    run, detections = _timeline_rows(video_dir)
+    run, detections = _timeline_rows(video_dir, detections)
     duration = float(run.get("duration_s") or 1.0)
     order = _faces_by_importance(detections)
     shown = order[:MAX_PANELS]
@@ -317,21 +320,22 @@ def write_video_report(video_dir: Path) -> Path:
     )
 
 
-def write_camera_report(camera_dir: Path) -> Path:
+def write_camera_report(camera_dir: Path, detections: pd.DataFrame | None = None) -> Path:
     """Write ``report.html`` for one monitored camera (``monitor``'s folder): connection
     facts from ``status.json``, the faces so far, the timeline plot and the emotion
-    segments; the monitor refreshes it after every part.
+    segments; the monitor refreshes it after every part, passing the rows it holds as
+    ``detections`` (else they are read from the parts).
 
     Raises:
         InputError: ``camera_dir`` has no ``status.json``.
     """
     camera_dir = Path(camera_dir)
     status = _read_json(camera_dir / STATUS_FILE)
-    _, detections = _timeline_rows(camera_dir)
+    _, detections = _timeline_rows(camera_dir, detections)
     faces = aggregate.faces(detections)
     plot = camera_dir / "timeline.png"
     if not plot.is_file():
-        plot_timeline(camera_dir)
+        plot_timeline(camera_dir, detections)
     name = status.get("stream_id", camera_dir.name)
     connection = {k: status.get(k) for k in _CAMERA_FACTS}
     analysis = {k: status.get(k) for k in ("sample_fps", "roll_seconds", "parts", "rows", "last_part")}
@@ -755,16 +759,19 @@ def _read_ok_run(video_dir: Path) -> dict:
     return run
 
 
-def _timeline_rows(folder: Path) -> tuple[dict, pd.DataFrame]:
+def _timeline_rows(folder: Path, rows: pd.DataFrame | None = None) -> tuple[dict, pd.DataFrame]:
     """Run facts and per-frame rows of an analysed video, or of a monitored camera's
-    folder (``status.json`` plus ``part-*.parquet``, refreshed after every part)."""
+    folder (``status.json`` plus ``part-*.parquet``, refreshed after every part); ``rows``
+    given are used instead of reading them."""
     if _is_camera(folder):
-        parts = sorted(folder.glob("part-*.parquet"))
-        rows = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else None
+        if rows is None:
+            parts = sorted(folder.glob("part-*.parquet"))
+            rows = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else None
         if rows is None or rows.empty:
             return {"video_id": folder.name, "duration_s": 1.0}, DETECTIONS.empty_table().to_pandas()
         return {"video_id": folder.name, "duration_s": float(rows["timestamp_s"].max())}, rows
-    return _read_ok_run(folder), _read_parquet(folder, "detections.parquet")
+    run = _read_ok_run(folder)
+    return run, _read_parquet(folder, "detections.parquet") if rows is None else rows
 
 
 def _read_parquet(video_dir: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
