@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import pandas as pd
 
+from jobs.machine import describe
 from pipeline.analyze import AnalyzeConfig
 from pipeline.orchestration import analyze_videos, init_ray, use_cluster_token
 from pipeline.sinks import write_json
@@ -88,6 +89,7 @@ def bench(
         "resolution": f"{info.width}x{info.height}",
         "frames": info.frame_count,
         "cpus": os.cpu_count(),
+        "machine": describe(),
         "detector": config.detector,
         "decode_only_frames_per_s": round(decode_fps(clip), 1),
     }

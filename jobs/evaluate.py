@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jobs.machine import describe
 from model.data import FaceSet, load_faces, stratified_split
 from model.labels import EMOTIONS, NUM_CLASSES
 from model.errors import DataError, ModelError
@@ -153,6 +154,7 @@ def evaluate(
         "labels": labels,
         "data": str(data),
         "images": len(test),
+        "machine": describe(),  # latency and throughput are this CPU's
         "formats": formats,
     }
     out_dir = Path(out_dir)
@@ -199,7 +201,9 @@ def _store_in_card(card_path: Path, data: Path, metrics: dict, key: str) -> None
         fmt: {k: m[k] for k in ("accuracy", "macro_f1", "per_class", "size_bytes", "latency", "throughput_images_per_s", "test_time_augmentation")}
         for fmt, m in metrics["formats"].items()
     }
-    card.setdefault("metrics", {})[key] = {"data": str(data), "images": metrics["images"], **summary}
+    card.setdefault("metrics", {})[key] = {
+        "data": str(data), "images": metrics["images"], "machine": metrics["machine"], **summary
+    }
     write_json(card_path, card)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jobs.machine import describe, has_fast_bf16
 from jobs.recipes import Recipe
 from model.augment import augment_faces, epoch_indices, minority_mask, oversample_targets
 from model.data import FaceSet, class_weights, load_faces, stratified_split
@@ -160,6 +161,12 @@ def train(
 
     from model.export import as_float32, export_int8_tflite
 
+    machine = describe()
+    if recipe.precision == "mixed_bfloat16" and not has_fast_bf16(machine):
+        log.warning(
+            "%s has no bf16 hardware (AMX/AVX512-BF16): mixed_bfloat16 is emulated and runs "
+            "several times slower than --precision float32", machine["cpu"]
+        )
     keras.utils.set_random_seed(recipe.seed)
     keras.mixed_precision.set_global_policy(recipe.precision)
     run_dir, out_dir = Path(run_dir), Path(out_dir)
@@ -260,6 +267,7 @@ def train(
             "epoch_seconds_total": round(sum(row.get("epoch_seconds", 0.0) for row in history), 1)
             or None,
             "history": history,
+            "machine": machine,  # epoch times are this CPU's
         },
         "files": {"keras": keras_path.name, "tflite": tflite_path.name},
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),

@@ -91,6 +91,10 @@ def train(
     learning_rate: Annotated[
         float | None, typer.Option(help="Override the recipe's initial learning rate.")
     ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(help="Override the recipe's Keras dtype policy: float32 or mixed_bfloat16 (fast only on CPUs with AMX/AVX512-BF16)."),
+    ] = None,
     init_from: Annotated[
         Path | None,
         typer.Option(help="Start from this trained .keras model's weights (fine-tune, warm restart)."),
@@ -111,10 +115,13 @@ def train(
     _setup_logging()
     if recipe not in RECIPES:
         raise _fail(LightEmoError("--recipe", f"unknown recipe '{recipe}'; known: {', '.join(RECIPES)}"))
+    if precision not in (None, "float32", "mixed_bfloat16"):
+        raise _fail(LightEmoError("--precision", f"unknown policy '{precision}'; choose float32 or mixed_bfloat16"))
     chosen = RECIPES[recipe].with_overrides(
         epochs=epochs,
         batch_size=batch_size,
         learning_rate=learning_rate,
+        precision=precision,
         init_from=str(init_from) if init_from else None,
     )
     try:

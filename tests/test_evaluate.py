@@ -50,6 +50,7 @@ def test_evaluate_writes_metrics_plot_and_report(tmp_path):
     assert sum(map(sum, metrics["confusion_matrix"])) == 42
     assert set(metrics["latency"]) == {"runs", "mean_ms", "median_ms", "p95_ms"}
     assert metrics["size_bytes_by_format"]["keras"] > metrics["size_bytes_by_format"]["tflite"]
+    assert metrics["machine"]["cpus"] >= 1 and metrics["machine"]["cpu"]  # latency says where
     assert cv2.imread(str(out / "confusion_matrix.png")) is not None
     assert "training" in (out / "model_report.html").read_text().lower()
     assert "happy" in result.output and "macro-F1" in result.output

@@ -28,6 +28,7 @@ def test_one_epoch_smoke_run_exports_a_usable_model(tmp_path):
     weights = card["data"]["class_weights"]
     assert weights["disgust"] > weights["angry"] > weights["happy"]
     assert card["files"] == {"keras": "smoke.keras", "tflite": "smoke.int8.tflite"}
+    assert card["training"]["machine"]["cpus"] >= 1  # epoch times say which CPU
     probs = load_model(result.tflite_path).predict(np.random.default_rng(0).random((5, 48, 48, 1), np.float32))
     assert probs.shape == (5, 7)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.02)
@@ -71,3 +72,13 @@ def test_ferplus_recipe_trains_on_vote_distributions(tmp_path):
     kept = card["data"]["train_images"] + card["data"]["validation_images"]
     assert 350 < kept < 400  # images without a usable FER+ vote are left out
     assert result.epochs_run == 1
+
+
+def test_train_rejects_an_unknown_precision_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--recipe", "plus-bf16", "--precision", "float8", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "--precision" in result.output and "float8" in result.output
+    assert "Traceback" not in result.output and not list(tmp_path.iterdir())
