@@ -298,7 +298,8 @@ class LiveSource:
         if self._thread is not None:
             limit = max(self.config.open_timeout_s, self.config.read_timeout_s) + 1.0
             self._thread.join(limit if timeout is None else timeout)
-        self._set_state(STOPPED)
+        with self._cond:
+            self._state = STOPPED
 
     @property
     def stopped(self) -> bool:
@@ -352,7 +353,6 @@ class LiveSource:
                     delays = self._delays()  # a working connection resets the backoff
             if self._stop.is_set():
                 break
-            self._set_state(RECONNECTING)
             delay = next(delays)
             log.info("%s: retrying in %.0f s (%s)", self.masked_url, delay, self._last_error)
             self._stop.wait(delay)
@@ -411,16 +411,15 @@ class LiveSource:
         return got
 
     def _error(self, reason: str) -> None:
+        """Record a failed open or a lost connection; the reader retries after it, so the
+        state turns RECONNECTING in the same step (readers never see one without the other)."""
         error = StreamError(self.masked_url, reason)
         with self._cond:
             self._failed += 1
             self._last_error, self._last_error_at = error, datetime.now(UTC)
-        log.warning("%s", error)
-
-    def _set_state(self, state: str) -> None:
-        with self._cond:
             if self._state != STOPPED:
-                self._state = state
+                self._state = RECONNECTING
+        log.warning("%s", error)
 
 
 def _diagnose(url: str, timeout_s: float) -> str:
