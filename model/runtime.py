@@ -17,9 +17,9 @@ from model.labels import NUM_CLASSES
 from model.preprocess import INPUT_SIZE
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_MODEL = "lightemonet-plus-r3"  # plus-restart-bf16 recipe, second restart; the paper-recipe model is "paper"
+DEFAULT_MODEL = "lightemonet-plus-r4"  # r3 annealed without erasing (plus-anneal-f32); the paper-recipe model is "paper"
 # Short names users type: the paper-faithful model and the better-trained one.
-MODEL_ALIASES = {"paper": "lightemonet", "plus": "lightemonet-plus-r3", "ferplus": "lightemonet-ferplus"}
+MODEL_ALIASES = {"paper": "lightemonet", "plus": "lightemonet-plus-r4", "ferplus": "lightemonet-ferplus"}
 
 
 class EmotionModel(Protocol):
