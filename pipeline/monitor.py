@@ -55,8 +55,8 @@ from pipeline.track import IouTracker, SceneCutDetector, TrackerConfig
 log = logging.getLogger(__name__)
 
 PART_PREFIX = "part-"
-# Columns the per-part summaries need; kept in memory for the whole run.
-# What the summaries, timeline.png and report.html need of each row (boxes rank the faces).
+# What the summaries, timeline.png and report.html need of each row (boxes rank the faces);
+# kept in memory for the whole run.
 _SUMMARY_COLUMNS = [
     "video_id", "face_id", "timestamp_s", "w", "h", *aggregate.PROBS, "emotion", "confidence"
 ]
