@@ -23,7 +23,7 @@ from jobs.recipes import Recipe
 from model.augment import augment_faces, epoch_indices, minority_mask, oversample_targets
 from model.data import FaceSet, class_weights, load_faces, stratified_split
 from model.errors import DataError
-from model.ferplus import DEFAULT_FERPLUS_DIR, ferplus_labels
+from model.ferplus import DEFAULT_FERPLUS_DIR, blend_ferplus, ferplus_labels
 from model.labels import EMOTIONS, NUM_CLASSES
 
 log = logging.getLogger(__name__)
@@ -180,6 +180,10 @@ def train(
     train_set, val_set = faces.subset(train_idx), faces.subset(val_idx)
     if recipe.labels == "ferplus":  # relabel after the split: the same validation images
         train_set, val_set = ferplus_labels(train_set, ferplus_dir), ferplus_labels(val_set, ferplus_dir)
+    elif recipe.labels == "fer2013+ferplus":  # validation keeps FER2013's labels: selection is on them
+        train_set = blend_ferplus(train_set, ferplus_dir, recipe.ferplus_share)
+    elif recipe.labels != "fer2013":
+        raise DataError(recipe.labels, "unknown labels; known: fer2013, ferplus, fer2013+ferplus")
     weights = loss_weights(train_set.labels, recipe.class_weighting)
     targets = oversample_targets(train_set.labels) if recipe.oversample else train_set.counts()
     log.info("train %d, validation %d images", len(train_set), len(val_set))

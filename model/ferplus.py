@@ -55,10 +55,39 @@ def ferplus_labels(faces: FaceSet, ferplus_dir: str | Path) -> FaceSet:
         ferplus_dir: folder with ``fer2013new.csv`` and, for the folder layout,
             ``fer2013_to_ferplus.csv``.
     """
+    usable, distributions = vote_distributions(faces, ferplus_dir)
+    keep = np.flatnonzero(usable)
+    kept = faces.subset(keep)
+    return FaceSet(
+        kept.images,
+        distributions[keep].argmax(axis=1).astype(np.int64),
+        kept.names,
+        targets=distributions[keep],
+    )
+
+
+def blend_ferplus(faces: FaceSet, ferplus_dir: str | Path, share: float) -> FaceSet:
+    """The same faces and FER2013 labels, trained toward ``(1 - share)`` of their own
+    label plus ``share`` of the FER+ vote distribution: smoothing that follows what people
+    saw in the face instead of spreading mass evenly. Faces without a usable vote keep a
+    one-hot target.
+    """
+    if not 0.0 <= share < 0.5:
+        raise DataError(share, "FER+ share must be in [0, 0.5) so that the FER2013 label leads")
+    usable, distributions = vote_distributions(faces, ferplus_dir)
+    targets = np.eye(len(EMOTIONS), dtype=np.float32)[faces.labels]
+    targets[usable] = (1.0 - share) * targets[usable] + share * distributions[usable]
+    return FaceSet(faces.images, faces.labels, faces.names, targets=targets)
+
+
+def vote_distributions(faces: FaceSet, ferplus_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Which faces have a usable FER+ vote (bool (n,)) and their vote distributions over
+    the seven classes (float32 (n, 7); zeros where unusable)."""
     ferplus_dir = Path(ferplus_dir)
     votes = _read_votes(ferplus_dir / VOTES_FILE)
     rows = _ferplus_rows(faces, ferplus_dir)
-    keep, labels, targets = [], [], []
+    usable = np.zeros(len(faces), dtype=bool)
+    distributions = np.zeros((len(faces), len(EMOTIONS)), dtype=np.float32)
     for i, row in enumerate(rows):
         if row is None or row not in votes:
             continue
@@ -66,18 +95,11 @@ def ferplus_labels(faces: FaceSet, ferplus_dir: str | Path) -> FaceSet:
         emotions = counts[: len(EMOTIONS)]
         if emotions.sum() == 0 or counts.max() > emotions.max():  # mostly contempt/unknown/NF
             continue
-        keep.append(i)
-        labels.append(int(emotions.argmax()))
-        targets.append(emotions / emotions.sum())
-    if not keep:
+        usable[i] = True
+        distributions[i] = emotions / emotions.sum()
+    if not usable.any():
         raise DataError(ferplus_dir, "no image of this split has a usable FER+ vote")
-    kept = faces.subset(np.asarray(keep))
-    return FaceSet(
-        kept.images,
-        np.asarray(labels, dtype=np.int64),
-        kept.names,
-        targets=np.asarray(targets, dtype=np.float32),
-    )
+    return usable, distributions
 
 
 def _read_votes(path: Path) -> dict[int, np.ndarray]:
