@@ -170,8 +170,9 @@ def evaluate(
         from pipeline.report import write_model_report
 
         write_model_report(card_path, out_dir / "metrics.json", out_dir / "model_report.html")
-        trained_on = json.loads(card_path.read_text()).get("labels", "fer2013")
-        if write_card and not validation and labels == trained_on:  # the shipped report: its own labels
+        trained = json.loads(card_path.read_text()).get("labels", "fer2013")
+        scored_on = "ferplus" if trained == "ferplus" else "fer2013"  # fer2013+ferplus: FER2013's
+        if write_card and not validation and labels == scored_on:  # the shipped report: its own labels
             write_model_report(card_path, out_dir / "metrics.json", card_path.with_suffix(".report.html"))
     return metrics
 

@@ -9,7 +9,7 @@ import pytest
 
 from model.data import load_faces
 from model.errors import DataError
-from model.ferplus import ferplus_labels
+from model.ferplus import blend_ferplus, ferplus_labels
 from model.labels import CLASS_INDEX
 from tests.conftest import shared_path
 
@@ -46,6 +46,24 @@ def test_votes_become_plurality_labels_and_distributions(tmp_path):
     np.testing.assert_allclose(relabelled.targets.sum(axis=1), 1.0)
     assert relabelled.targets[1][CLASS_INDEX["neutral"]] == pytest.approx(2 / 7)
     assert relabelled.subset(np.array([1])).targets.shape == (1, 7)
+
+
+def test_blend_keeps_every_face_and_its_fer2013_label(tmp_path):
+    faces, ferplus = write_csv_dataset(
+        tmp_path,
+        [
+            "Training,fer0.png,0,0,0,8,2,0,0,0,0,0",  # FER+ sad/angry; FER2013 says happy
+            "Training,fer1.png,0,0,0,0,0,0,0,0,2,8",  # not a face: one-hot target
+        ],
+    )
+    blended = blend_ferplus(faces, ferplus, share=0.3)
+    sad, happy, angry = CLASS_INDEX["sad"], CLASS_INDEX["happy"], CLASS_INDEX["angry"]
+    assert blended.labels.tolist() == [happy, happy] and len(blended) == 2
+    np.testing.assert_allclose(blended.targets[0][[happy, sad, angry]], [0.7, 0.24, 0.06], atol=1e-6)
+    np.testing.assert_allclose(blended.targets[1], np.eye(7)[happy])
+    np.testing.assert_allclose(blended.targets.sum(axis=1), 1.0, atol=1e-6)
+    with pytest.raises(DataError, match="FER2013 label leads"):
+        blend_ferplus(faces, ferplus, share=0.5)
 
 
 def test_bad_vote_files_are_one_line_errors(tmp_path):

@@ -74,6 +74,34 @@ def test_ferplus_recipe_trains_on_vote_distributions(tmp_path):
     assert result.epochs_run == 1
 
 
+def test_blend_recipe_trains_on_all_faces_and_selects_on_fer2013_labels(tmp_path):
+    from dataclasses import replace
+
+    from jobs.recipes import RECIPES
+    from jobs.train import train
+
+    data = shared_path("datasets", "fer2013", "train")
+    recipe = replace(RECIPES["plus-ferplus-blend-f32"], epochs=1, init_from=None)
+    result = train(data, recipe, tmp_path / "run", tmp_path / "out", "blend", max_images=400,
+                   verbose=0, ferplus_dir=shared_path("datasets", "ferplus"))
+    card = json.loads(result.card_path.read_text())
+    assert card["labels"] == "fer2013+ferplus" and card["recipe"]["ferplus_share"] == 0.3
+    assert card["data"]["train_images"] + card["data"]["validation_images"] == 400  # none dropped
+
+
+def test_train_rejects_unknown_labels(tmp_path):
+    from dataclasses import replace
+
+    from jobs.recipes import RECIPES
+    from jobs.train import train
+    from model.errors import DataError
+
+    data = shared_path("datasets", "fer2013", "train")
+    with pytest.raises(DataError, match="unknown labels"):
+        train(data, replace(RECIPES["paper"], labels="crowd"), tmp_path / "run", tmp_path / "out",
+              "x", max_images=100, verbose=0)
+
+
 def test_train_rejects_an_unknown_precision_in_one_line(tmp_path):
     from typer.testing import CliRunner
 
