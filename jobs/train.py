@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from jobs.machine import describe, has_fast_bf16
+from jobs.memory import keep_freed_memory
 from jobs.recipes import Recipe
 from model.augment import augment_faces, epoch_indices, minority_mask, oversample_targets
 from model.data import FaceSet, class_weights, load_faces, stratified_split
@@ -162,6 +163,8 @@ def train(
     from model.export import as_float32, export_int8_tflite
 
     machine = describe()
+    if not keep_freed_memory():
+        log.info("could not tune malloc (not glibc): training steps may spend time in page faults")
     if recipe.precision == "mixed_bfloat16" and not has_fast_bf16(machine):
         log.warning(
             "%s has no bf16 hardware (AMX/AVX512-BF16): mixed_bfloat16 is emulated and runs "
