@@ -208,6 +208,9 @@ def train(
         metrics=["accuracy"],
     )
     best_path = run_dir / "best.keras"
+    # A resumed run keeps best.keras unless a later epoch beats every epoch logged so far.
+    logged = [row["val_accuracy"] for row in _read_history(run_dir / "history.csv") if "val_accuracy" in row]
+    best_so_far = max(logged) if logged and best_path.exists() else None
     plateau = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", factor=0.5, patience=recipe.lr_patience, verbose=1
     )
@@ -218,7 +221,8 @@ def train(
             monitor="val_accuracy", patience=recipe.stop_patience, restore_best_weights=True
         ),
         keras.callbacks.ModelCheckpoint(
-            str(best_path), monitor="val_accuracy", save_best_only=True
+            str(best_path), monitor="val_accuracy", save_best_only=True,
+            initial_value_threshold=best_so_far,
         ),
         _epoch_timer_class()(),  # before CSVLogger, so each row records its epoch's seconds
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),

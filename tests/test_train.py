@@ -35,6 +35,28 @@ def test_one_epoch_smoke_run_exports_a_usable_model(tmp_path):
     assert (tmp_path / "run" / "history.csv").is_file()
 
 
+def test_rerun_keeps_the_best_checkpoint_unless_an_epoch_beats_the_logged_ones(tmp_path):
+    import csv
+
+    from jobs.recipes import RECIPES
+    from jobs.train import train
+
+    data = shared_path("datasets", "fer2013", "train")
+    recipe = RECIPES["paper"].with_overrides(epochs=1)
+    run = tmp_path / "run"
+    train(data, recipe, run, tmp_path / "out", "first", max_images=300, verbose=0)
+    log = run / "history.csv"
+    rows = list(csv.DictReader(log.open()))
+    rows[0]["val_accuracy"] = "0.99"  # an earlier epoch no tiny run can beat
+    with log.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    before = (run / "best.keras").read_bytes()
+    train(data, recipe.with_overrides(epochs=2), run, tmp_path / "out", "second", max_images=300, verbose=0)
+    assert (run / "best.keras").read_bytes() == before
+
+
 def test_init_from_copies_a_trained_models_weights(tmp_path):
     import keras
 
