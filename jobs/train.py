@@ -29,6 +29,9 @@ from model.labels import EMOTIONS, NUM_CLASSES
 
 log = logging.getLogger(__name__)
 
+LABELS = ("fer2013", "ferplus", "fer2013+ferplus")
+"""What a recipe's ``labels`` may say (see ``jobs.recipes.Recipe``)."""
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -162,6 +165,8 @@ def train(
 
     from model.export import as_float32, export_int8_tflite
 
+    if recipe.labels not in LABELS:  # before loading 28k images
+        raise DataError(recipe.labels, f"unknown labels; known: {', '.join(LABELS)}")
     machine = describe()
     if not keep_freed_memory():
         log.info("could not tune malloc (not glibc): training steps may spend time in page faults")
@@ -185,8 +190,6 @@ def train(
         train_set, val_set = ferplus_labels(train_set, ferplus_dir), ferplus_labels(val_set, ferplus_dir)
     elif recipe.labels == "fer2013+ferplus":  # validation keeps FER2013's labels: selection is on them
         train_set = blend_ferplus(train_set, ferplus_dir, recipe.ferplus_share)
-    elif recipe.labels != "fer2013":
-        raise DataError(recipe.labels, "unknown labels; known: fer2013, ferplus, fer2013+ferplus")
     weights = loss_weights(train_set.labels, recipe.class_weighting)
     targets = oversample_targets(train_set.labels) if recipe.oversample else train_set.counts()
     log.info("train %d, validation %d images", len(train_set), len(val_set))
