@@ -11,7 +11,7 @@ class Recipe:
 
     Attributes:
         name: how the recipe is called on the command line and in model cards.
-        architecture: key of ``jobs.train.ARCHITECTURES``.
+        architecture: key of ``model.architecture.ARCHITECTURES``.
         batch_size: images per step; larger batches run faster on this CPU's AMX units.
         epochs: upper bound; early stopping usually ends sooner.
         learning_rate: Adam's initial rate.
@@ -43,6 +43,10 @@ class Recipe:
         init_from: a trained ``.keras`` model of the same architecture whose weights
             start this run (a warm restart: one more learning-rate cycle from where an
             earlier run ended), or ``None`` to start from random weights.
+        teacher: a trained ``.keras`` model whose flip-averaged probabilities on the
+            training faces are blended into the targets (distillation into a smaller
+            network, see ``model.distill``), or ``None``.
+        teacher_share: weight of the teacher's probabilities in those targets.
     """
 
     name: str
@@ -66,6 +70,8 @@ class Recipe:
     ferplus_share: float = 0.3
     test_time_augmentation: str = "none"
     init_from: str | None = None
+    teacher: str | None = None
+    teacher_share: float = 0.5
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -144,6 +150,22 @@ RECIPES: dict[str, Recipe] = {
         ferplus_share=0.3,
         init_from="model/weights/lightemonet-plus-r4.keras",
         test_time_augmentation="flip",
+    ),
+    # LightEmoNet at half width (16/32/64 filters, dense 256: a quarter of the convolution
+    # work) for CPUs without AMX, where the full network takes 2-3 ms per face; trained from
+    # scratch toward half its labels, half the default model's probabilities. float32 at
+    # batch 64; one pass per face (no flip) to stay within 1 ms on an AVX2 CPU.
+    "half-distill-f32": _PLUS.with_overrides(
+        name="half-distill-f32",
+        architecture="lightemonet-half",
+        batch_size=64,
+        precision="float32",
+        epochs=36,
+        stop_patience=36,
+        label_smoothing=0.0,
+        erase=0.25,
+        teacher="model/weights/lightemonet-plus-r4.keras",
+        teacher_share=0.5,
     ),
     # The same network fine-tuned on the FER+ crowd votes (soft targets, so no label
     # smoothing) from the best FER2013 model; validation images are those of the others.

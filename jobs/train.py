@@ -24,6 +24,7 @@ from jobs.recipes import Recipe
 from model.augment import augment_faces, epoch_indices, minority_mask, oversample_targets
 from model.data import FaceSet, class_weights, load_faces, stratified_split
 from model.errors import DataError
+from model.distill import teacher_targets
 from model.ferplus import DEFAULT_FERPLUS_DIR, blend_ferplus, ferplus_labels
 from model.labels import EMOTIONS, NUM_CLASSES
 
@@ -47,19 +48,26 @@ class TrainResult:
 
 def build_architecture(name: str):
     """The uncompiled Keras model for an architecture key."""
-    if name == "lightemonet":
-        from model.architecture import build_lightemonet
+    from model.architecture import ARCHITECTURES, build_architecture as build
 
-        return build_lightemonet()
-    raise DataError(name, f"unknown architecture; known: lightemonet")
+    if name not in ARCHITECTURES:
+        raise DataError(name, f"unknown architecture; known: {', '.join(ARCHITECTURES)}")
+    return build(name)
+
+
+def repo_path(path: str | Path) -> Path:
+    """``path`` as given, or inside this repository when a recipe names a file there."""
+    path = Path(path)
+    if not path.is_absolute() and not path.exists():
+        return Path(__file__).resolve().parents[1] / path
+    return path
 
 
 def start_from(model, path: Path) -> None:
     """Copy the weights of a trained model of the same architecture into ``model``."""
     import keras
 
-    if not path.is_absolute() and not path.exists():  # recipes name files in this repo
-        path = Path(__file__).resolve().parents[1] / path
+    path = repo_path(path)
     if not path.is_file():
         raise DataError(path, "no such model to start from (--init-from)")
     trained = keras.models.load_model(path, compile=False)
@@ -167,6 +175,10 @@ def train(
 
     if recipe.labels not in LABELS:  # before loading 28k images
         raise DataError(recipe.labels, f"unknown labels; known: {', '.join(LABELS)}")
+    if recipe.teacher and recipe.labels != "fer2013":
+        raise DataError(recipe.teacher, "a teacher blends into FER2013 labels only (labels='fer2013')")
+    if recipe.teacher and not repo_path(recipe.teacher).is_file():
+        raise DataError(recipe.teacher, "no such teacher model")
     machine = describe()
     if not keep_freed_memory():
         log.info("could not tune malloc (not glibc): training steps may spend time in page faults")
@@ -190,6 +202,9 @@ def train(
         train_set, val_set = ferplus_labels(train_set, ferplus_dir), ferplus_labels(val_set, ferplus_dir)
     elif recipe.labels == "fer2013+ferplus":  # validation keeps FER2013's labels: selection is on them
         train_set = blend_ferplus(train_set, ferplus_dir, recipe.ferplus_share)
+    if recipe.teacher:
+        log.info("teacher %s: computing its probabilities on %d faces", recipe.teacher, len(train_set))
+        train_set = teacher_targets(train_set, repo_path(recipe.teacher), recipe.teacher_share)
     weights = loss_weights(train_set.labels, recipe.class_weighting)
     targets = oversample_targets(train_set.labels) if recipe.oversample else train_set.counts()
     log.info("train %d, validation %d images", len(train_set), len(val_set))

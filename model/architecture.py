@@ -4,6 +4,9 @@ Three blocks of [conv3x3-ReLU, BatchNorm] x2, 2x2 max-pool, dropout 0.25 with 32
 filters ("same" padding), then flatten, dense 512 ReLU, dropout 0.5, dense 7 softmax.
 Built as written it has 2,651,623 parameters (2,650,727 trainable); the paper's
 2,143,751 does not match its own layer list.
+
+``ARCHITECTURES`` also names a half-width variant (16/32/64 filters, dense 256): a quarter
+of the convolution work, for CPUs where the full network misses the 1 ms per face budget.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from model.preprocess import INPUT_SIZE
 def build_lightemonet(
     input_shape: tuple[int, int, int] = (INPUT_SIZE, INPUT_SIZE, 1),
     num_classes: int = NUM_CLASSES,
+    filters: tuple[int, int, int] = (32, 64, 128),
+    dense_units: int = 512,
+    name: str = "lightemonet",
 ) -> keras.Model:
-    """Return the uncompiled LightEmoNet model.
+    """Return the uncompiled LightEmoNet model (the paper's widths unless told otherwise).
 
     Inputs are preprocessed faces (see ``model.preprocess.preprocess_faces``): float
     (batch, 48, 48, 1) in [0, 1]. Outputs are float32 class probabilities (batch, 7)
@@ -32,16 +38,28 @@ def build_lightemonet(
     """
     inputs = keras.Input(shape=input_shape, name="face")
     x = inputs
-    for block, filters in enumerate((32, 64, 128), start=1):
+    for block, width in enumerate(filters, start=1):
         for conv in (1, 2):
             x = layers.Conv2D(
-                filters, 3, padding="same", activation="relu", name=f"block{block}_conv{conv}"
+                width, 3, padding="same", activation="relu", name=f"block{block}_conv{conv}"
             )(x)
             x = layers.BatchNormalization(name=f"block{block}_bn{conv}")(x)
         x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
         x = layers.Dropout(0.25, name=f"block{block}_dropout")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(512, activation="relu", name="dense")(x)
+    x = layers.Dense(dense_units, activation="relu", name="dense")(x)
     x = layers.Dropout(0.5, name="dense_dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probs")(x)
-    return keras.Model(inputs, outputs, name="lightemonet")
+    return keras.Model(inputs, outputs, name=name)
+
+
+# Architecture keys as recipes and model cards name them.
+ARCHITECTURES: dict[str, dict] = {
+    "lightemonet": {},
+    "lightemonet-half": {"filters": (16, 32, 64), "dense_units": 256, "name": "lightemonet_half"},
+}
+
+
+def build_architecture(key: str) -> keras.Model:
+    """The uncompiled model for an architecture key of ``ARCHITECTURES``."""
+    return build_lightemonet(**ARCHITECTURES[key])

@@ -62,6 +62,15 @@ class FaceSet:
         """Images per class, int64 (7,)."""
         return np.bincount(self.labels, minlength=NUM_CLASSES)
 
+    def blended(self, distributions: np.ndarray, share: float, where: np.ndarray | None = None) -> FaceSet:
+        """The same faces and labels, trained toward ``(1 - share)`` of their own label
+        plus ``share`` of ``distributions`` (float (n, 7)); faces outside the boolean mask
+        ``where`` (default: all) keep a one-hot target."""
+        where = np.ones(len(self), bool) if where is None else where
+        targets = np.eye(NUM_CLASSES, dtype=np.float32)[self.labels]
+        targets[where] = (1.0 - share) * targets[where] + share * distributions[where]
+        return FaceSet(self.images, self.labels, self.names, targets=targets)
+
     def subset(self, index: np.ndarray) -> FaceSet:
         """The images at ``index`` (int array), in that order."""
         return FaceSet(

@@ -75,9 +75,7 @@ def blend_ferplus(faces: FaceSet, ferplus_dir: str | Path, share: float) -> Face
     if not 0.0 <= share < 0.5:
         raise DataError(share, "FER+ share must be in [0, 0.5) so that the FER2013 label leads")
     usable, distributions = vote_distributions(faces, ferplus_dir)
-    targets = np.eye(len(EMOTIONS), dtype=np.float32)[faces.labels]
-    targets[usable] = (1.0 - share) * targets[usable] + share * distributions[usable]
-    return FaceSet(faces.images, faces.labels, faces.names, targets=targets)
+    return faces.blended(distributions, share, where=usable)
 
 
 def vote_distributions(faces: FaceSet, ferplus_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:

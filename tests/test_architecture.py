@@ -31,3 +31,21 @@ def test_output_is_float32_under_mixed_precision():
         keras.mixed_precision.set_global_policy("float32")
     out = model(np.zeros((1, 48, 48, 1), dtype=np.float32))
     assert out.dtype == "float32"
+
+
+def test_half_width_variant_has_a_quarter_of_the_convolution_work():
+    from model.architecture import build_architecture
+
+    model = build_architecture("lightemonet-half")
+    assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == [16, 16, 32, 32, 64, 64]
+    assert model.get_layer("dense").units == 256
+    assert model.count_params() == 664_567
+    assert model.output_shape == (None, 7)
+
+
+def test_training_names_unknown_architectures_in_one_line():
+    from jobs.train import build_architecture
+    from model.errors import DataError
+
+    with pytest.raises(DataError, match="unknown architecture; known: lightemonet, lightemonet-half"):
+        build_architecture("resnet")

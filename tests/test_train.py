@@ -132,3 +132,35 @@ def test_train_rejects_an_unknown_precision_in_one_line(tmp_path):
     result = CliRunner().invoke(app, ["train", "--recipe", "plus-bf16", "--precision", "float8", "--out", str(tmp_path)])
     assert result.exit_code == 1 and "--precision" in result.output and "float8" in result.output
     assert "Traceback" not in result.output and not list(tmp_path.iterdir())
+
+
+def test_distilled_half_width_run_records_its_teacher(tmp_path):
+    from dataclasses import replace
+
+    from jobs.recipes import RECIPES
+    from jobs.train import build_architecture, train
+
+    teacher = tmp_path / "teacher.keras"
+    build_architecture("lightemonet").save(teacher)
+    data = shared_path("datasets", "fer2013", "train")
+    recipe = replace(RECIPES["half-distill-f32"], epochs=1, teacher=str(teacher))
+    result = train(data, recipe, tmp_path / "run", tmp_path / "out", "half", max_images=300, verbose=0)
+    card = json.loads(result.card_path.read_text())
+    assert card["architecture"] == "lightemonet-half" and card["parameters"] == 664_567
+    assert card["recipe"]["teacher"] == str(teacher) and card["recipe"]["teacher_share"] == 0.5
+    assert result.tflite_path.stat().st_size < 1_000_000
+
+
+def test_train_rejects_a_missing_or_misused_teacher_before_loading_data(tmp_path):
+    from dataclasses import replace
+
+    from jobs.recipes import RECIPES
+    from jobs.train import train
+    from model.errors import DataError
+
+    recipe = RECIPES["half-distill-f32"]
+    missing = tmp_path / "no-data"  # never read: the recipe is checked first
+    with pytest.raises(DataError, match="no such teacher"):
+        train(missing, replace(recipe, teacher=str(tmp_path / "gone.keras")), tmp_path / "run", tmp_path / "out", "x")
+    with pytest.raises(DataError, match="FER2013 labels only"):
+        train(missing, replace(recipe, labels="ferplus"), tmp_path / "run", tmp_path / "out", "x")

@@ -1,0 +1,51 @@
+"""Distillation targets from a real (small, untrained) Keras teacher."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from model.data import FaceSet  # noqa: E402
+from model.distill import teacher_targets  # noqa: E402
+from model.errors import DataError  # noqa: E402
+
+
+@pytest.fixture
+def teacher(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((48, 48, 1)),
+        keras.layers.Conv2D(4, 3, activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(7, activation="softmax"),
+    ])
+    model.save(tmp_path / "teacher.keras")
+    return model, tmp_path / "teacher.keras"
+
+
+def faces(n: int = 5) -> FaceSet:
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)
+    return FaceSet(images, np.arange(n) % 7, tuple(f"face{i}" for i in range(n)))
+
+
+def test_targets_blend_labels_with_the_teachers_flip_averaged_probabilities(teacher):
+    model, path = teacher
+    plain = faces()
+    x = (plain.images.astype(np.float32) / 255.0)[..., None]
+    expected_probs = (np.asarray(model(x)) + np.asarray(model(x[:, :, ::-1]))) / 2
+    assert not np.allclose(np.asarray(model(x)), expected_probs, atol=1e-3)  # the mirror matters
+
+    taught = teacher_targets(plain, path, share=0.25, batch=2)  # several batches
+    expected = 0.75 * np.eye(7)[plain.labels] + 0.25 * expected_probs
+    np.testing.assert_allclose(taught.targets, expected, atol=1e-5)
+    np.testing.assert_allclose(taught.targets.sum(axis=1), 1.0, atol=1e-5)
+    assert taught.labels.tolist() == plain.labels.tolist() and taught.names == plain.names
+
+
+def test_share_outside_its_range_is_a_one_line_error(teacher):
+    _, path = teacher
+    with pytest.raises(DataError, match="teacher share"):
+        teacher_targets(faces(), path, share=0.0)
