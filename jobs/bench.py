@@ -18,6 +18,7 @@ import cv2
 import pandas as pd
 
 from jobs.machine import describe
+from model.runtime import resolve_model, test_time_augmentation
 from pipeline.analyze import AnalyzeConfig
 from pipeline.orchestration import analyze_videos, init_ray, use_cluster_token
 from pipeline.sinks import write_json
@@ -77,13 +78,19 @@ def bench(
     ray_address: str | None = None,
     detector: str | None = None,
     peer_python: str | None = None,
+    model: str | None = None,
+    tta: str | None = None,
 ) -> dict:
-    """Decode-only and end-to-end frames/s on ``clip`` (every frame analysed)."""
+    """Decode-only and end-to-end frames/s on ``clip`` (every frame analysed) with the
+    given detector, model and test-time augmentation (``None``: the defaults)."""
     use_cluster_token(ray_address)
     import ray
 
     info = probe_video(clip)
-    config = AnalyzeConfig(sample_fps=0, segment_frames=128, **({"detector": detector} if detector else {}))
+    config = AnalyzeConfig(
+        sample_fps=0, segment_frames=128, model=model, tta=tta, **({"detector": detector} if detector else {})
+    )
+    config.fingerprint()  # a bad --model or --tta fails here, in one line, before Ray starts
     result = {
         "clip": str(clip),
         "resolution": f"{info.width}x{info.height}",
@@ -91,6 +98,8 @@ def bench(
         "cpus": os.cpu_count(),
         "machine": describe(),
         "detector": config.detector,
+        "model": resolve_model(model).stem.split(".")[0],
+        "tta": tta or test_time_augmentation(resolve_model(model)),
         "decode_only_frames_per_s": round(decode_fps(clip), 1),
     }
     init_ray(workers, ray_address)

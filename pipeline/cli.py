@@ -313,6 +313,8 @@ def bench(
     out: Annotated[Path, typer.Option(help="Folder for bench.json.")] = Path("outputs/bench"),
     workers: Annotated[int | None, typer.Option(help="Ray CPUs (default: all cores).")] = None,
     detector: Annotated[str | None, typer.Option(help="Face detector to time.")] = None,
+    model: ModelOption = None,
+    tta: TtaOption = None,
     peer_python: Annotated[
         str | None, typer.Option(help="Python with the `fer` package, to time it side by side.")
     ] = None,
@@ -322,13 +324,13 @@ def bench(
 
     _setup_logging()
     try:
-        result = run_bench(clip, out, workers, None, detector, peer_python)
+        result = run_bench(clip, out, workers, None, detector, peer_python, model, tta)
     except LightEmoError as exc:
         raise _fail(exc) from None
     a = result["analyze"]
     err.print(
         f"{clip.name} ({result['resolution']}, {result['frames']} frames, {result['cpus']} CPUs, "
-        f"{result['detector']}): decode-only {result['decode_only_frames_per_s']} frames/s, "
+        f"{result['detector']}, {result['model']} tta={result['tta']}): decode-only {result['decode_only_frames_per_s']} frames/s, "
         f"analyze {a['frames_per_s']} frames/s, a face in {a['frames_with_face']:.1%} of frames, "
         f"{a['frames_with_more_than_one_face']} frames with more than one face"
         + (f", fer {result['fer_peer']['fps']} frames/s ({result['speedup_vs_fer']}x)" if "fer_peer" in result else "")
