@@ -30,7 +30,7 @@ err = Console(stderr=True, soft_wrap=True)  # one-line messages stay on one line
 
 # Options shared by analyze and monitor.
 ModelOption = Annotated[
-    str | None, typer.Option(help="Shipped model (plus, ferplus, paper) or a .tflite/.keras path.")
+    str | None, typer.Option(help="Shipped model (plus, ferplus, fast, paper) or a .tflite/.keras path.")
 ]
 TtaOption = Annotated[
     str | None,
