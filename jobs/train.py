@@ -23,8 +23,8 @@ from jobs.memory import keep_freed_memory
 from jobs.recipes import Recipe
 from model.augment import augment_faces, epoch_indices, minority_mask, oversample_targets
 from model.data import FaceSet, class_weights, load_faces, stratified_split
-from model.errors import DataError
 from model.distill import teacher_targets
+from model.errors import DataError
 from model.ferplus import DEFAULT_FERPLUS_DIR, blend_ferplus, ferplus_labels
 from model.labels import EMOTIONS, NUM_CLASSES
 

@@ -28,7 +28,7 @@ app = typer.Typer(
 )
 err = Console(stderr=True, soft_wrap=True)  # one-line messages stay on one line
 
-# Options shared by analyze and monitor.
+# Options shared by analyze, monitor and bench.
 ModelOption = Annotated[
     str | None, typer.Option(help="Shipped model (plus, ferplus, fast, paper) or a .tflite/.keras path.")
 ]
