@@ -99,6 +99,16 @@ _PLUS = Recipe(
     erase=0.5,
 )
 
+# Half-width LightEmoNet distilled from the default model (see "half-distill-f32").
+_HALF = _PLUS.with_overrides(
+    architecture="lightemonet-half",
+    batch_size=64,
+    precision="float32",
+    label_smoothing=0.0,
+    teacher="model/weights/lightemonet-plus-r4.keras",
+    teacher_share=0.5,
+)
+
 RECIPES: dict[str, Recipe] = {
     # Exactly the paper: batch 32, float32.
     "paper": Recipe(name="paper"),
@@ -155,32 +165,15 @@ RECIPES: dict[str, Recipe] = {
     # work) for CPUs without AMX, where the full network takes 2-3 ms per face; trained from
     # scratch toward half its labels, half the default model's probabilities. float32 at
     # batch 64; one pass per face (no flip) to stay within 1 ms on an AVX2 CPU.
-    "half-distill-f32": _PLUS.with_overrides(
-        name="half-distill-f32",
-        architecture="lightemonet-half",
-        batch_size=64,
-        precision="float32",
-        epochs=36,
-        stop_patience=36,
-        label_smoothing=0.0,
-        erase=0.25,
-        teacher="model/weights/lightemonet-plus-r4.keras",
-        teacher_share=0.5,
-    ),
+    "half-distill-f32": _HALF.with_overrides(name="half-distill-f32", epochs=36, stop_patience=36, erase=0.25),
     # One more cosine cycle for the half-width model, without random erasing: its first
     # run ended with training accuracy (56%) well below validation accuracy (60%).
-    "half-anneal-f32": _PLUS.with_overrides(
+    "half-anneal-f32": _HALF.with_overrides(
         name="half-anneal-f32",
-        architecture="lightemonet-half",
-        batch_size=64,
-        precision="float32",
         epochs=12,
         stop_patience=12,
         learning_rate=3e-4,
-        label_smoothing=0.0,
         erase=0.0,
-        teacher="model/weights/lightemonet-plus-r4.keras",
-        teacher_share=0.5,
         init_from="model/weights/lightemonet-half.keras",
     ),
     # The same network fine-tuned on the FER+ crowd votes (soft targets, so no label
