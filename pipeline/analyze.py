@@ -10,17 +10,16 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
-import pyarrow as pa
+import numpy as np
 
 from model.errors import ModelError
 from model.runtime import TEST_TIME_AUGMENTATIONS, resolve_model, test_time_augmentation
-from pipeline.aggregate import detection_rows
 from pipeline.classify import EmotionClassifier
 from pipeline.detect import DEFAULT_DETECTOR, Detector, make_detector
 from pipeline.records import FaceDetections, Frame
-from pipeline.sources import VideoFileSource, VideoInfo, keep_frame
+from pipeline.sources import Segment, VideoFileSource, VideoInfo
 from pipeline.track import IouTracker, SceneCutDetector, TrackerConfig
 
 
@@ -38,8 +37,9 @@ class AnalyzeConfig:
             model card says.
         margin: box margin used when cropping faces for the classifier.
         batch_frames: frames whose faces are classified in one model call.
-        segment_frames: frames per Ray task for long files; smaller spreads one file
-            over more workers, larger saves per-task start-up (file open and seek).
+        segment_frames: about this many frames per Ray task for long files (cut by
+            time); smaller spreads one file over more workers, larger saves per-task
+            start-up (file open and seek). Results do not depend on it.
         tracker: face-id tracker settings.
         scene_cut: histogram correlation below which a new shot (and new ids) begins.
     """
@@ -82,6 +82,26 @@ class Stages:
         self.classifier = EmotionClassifier(config.model, config.margin, num_threads, config.tta)
 
 
+def classify_frames(frames: Iterable[Frame], stages: Stages) -> Iterator[tuple[Frame, FaceDetections]]:
+    """Detect and classify faces, batching ``batch_frames`` frames per model call.
+
+    Yields each frame with its faces (``probs`` set, no ids yet), also frames without faces.
+    """
+    batch: list[Frame] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == stages.config.batch_frames:
+            yield from _classify_batch(batch, stages)
+            batch = []
+    if batch:
+        yield from _classify_batch(batch, stages)
+
+
+def _classify_batch(batch: list[Frame], stages: Stages) -> Iterator[tuple[Frame, FaceDetections]]:
+    found = [stages.detector.detect(frame) for frame in batch]
+    yield from zip(batch, stages.classifier.classify(batch, found), strict=True)
+
+
 def analyze_frames(
     frames: Iterable[Frame], stages: Stages, tracker: IouTracker, scenes: SceneCutDetector
 ) -> Iterator[FaceDetections]:
@@ -90,80 +110,85 @@ def analyze_frames(
     Yields one record per frame (faces with ``probs`` and ``face_id``), also for frames
     without faces.
     """
-    batch: list[Frame] = []
-    for frame in frames:
-        batch.append(frame)
-        if len(batch) == stages.config.batch_frames:
-            yield from _analyze_batch(batch, stages, tracker, scenes)
-            batch = []
-    if batch:
-        yield from _analyze_batch(batch, stages, tracker, scenes)
-
-
-def _analyze_batch(
-    batch: list[Frame], stages: Stages, tracker: IouTracker, scenes: SceneCutDetector
-) -> Iterator[FaceDetections]:
-    found = [stages.detector.detect(frame) for frame in batch]
-    for frame, faces in zip(batch, stages.classifier.classify(batch, found), strict=True):
+    for frame, faces in classify_frames(frames, stages):
         yield tracker.update(faces, scene_cut=scenes.is_cut(frame.image))
 
 
 @dataclass(frozen=True)
 class SegmentResult:
-    """Rows of one segment (face ids local to it) and what it cost."""
+    """What analysing one time range of a file gives back to the driver.
 
-    start: int
-    stop: int
-    rows: pa.Table
+    Attributes:
+        segment: the range.
+        records: faces per analysed frame with ``probs`` but no ids; ``frame_index``
+            counts frames from the range's first one.
+        cuts: per record, whether a new shot starts there (the first record's is left
+            to the driver, who saw the frame before the range).
+        first_look, last_look: scene signatures of the first and last analysed frames.
+        frames_decoded: every frame of the range, sampled or not.
+        end_s: where the range's last frame ends, in seconds.
+        error: why decoding stopped early, or None.
+        seconds: time the task took.
+    """
+
+    segment: Segment
+    records: list[FaceDetections]
+    cuts: list[bool]
+    first_look: np.ndarray | None
+    last_look: np.ndarray | None
     frames_decoded: int
-    frames_analysed: int
+    end_s: float
+    error: str | None
     seconds: float
-    starts_with_cut: bool = False  # a new shot begins at the segment's first frame
 
 
-def analyze_segment(
-    video_id: str, info: VideoInfo, start: int, stop: int, stages: Stages
-) -> SegmentResult:
-    """Analyse frames ``[start, stop)`` of a file with a fresh tracker."""
+def analyze_segment(info: VideoInfo, segment: Segment, stages: Stages) -> SegmentResult:
+    """Detect and classify faces in one time range of a file (tracking is left to
+    :class:`SegmentJoiner`, which sees the ranges in order)."""
     began = time.perf_counter()
-    config = stages.config
-    source = VideoFileSource(info, config.sample_fps, start, stop)
-    records = list(
-        analyze_frames(source, stages, IouTracker(config.tracker), SceneCutDetector(config.scene_cut))
-    )
+    source = VideoFileSource(info, stages.config.sample_fps, segment)
+    scenes = SceneCutDetector(stages.config.scene_cut)
+    records, cuts, looks = [], [], []
+    for frame, faces in classify_frames(source, stages):
+        cuts.append(scenes.is_cut(frame.image))
+        looks.append(scenes.last_look)
+        records.append(faces)
     return SegmentResult(
-        start,
-        stop,
-        detection_rows(video_id, records),
+        segment,
+        records,
+        cuts,
+        looks[0] if looks else None,
+        looks[-1] if looks else None,
         source.frames_decoded,
-        len(records),
+        source.end_s,
+        source.error,
         time.perf_counter() - began,
-        _cut_at_start(info, config, start, stop),
     )
 
 
-def _cut_at_start(info: VideoInfo, config: AnalyzeConfig, start: int, stop: int) -> bool:
-    """Whether the segment's first analysed frame starts a new shot, judged against the
-    last analysed frame before the segment (the segment's own loop cannot see it), so
-    ids are not stitched across a cut that falls on a segment boundary."""
-    previous = next((i for i in range(start - 1, -1, -1) if keep_frame(i, info.fps, config.sample_fps)), None)
-    if previous is None:
-        return False
-    frames = [
-        next(iter(VideoFileSource(info, config.sample_fps, previous, previous + 1)), None),
-        next(iter(VideoFileSource(info, config.sample_fps, start, stop)), None),
-    ]
-    if any(frame is None for frame in frames):
-        return False
-    scenes = SceneCutDetector(config.scene_cut)
-    scenes.is_cut(frames[0].image)
-    return scenes.is_cut(frames[1].image)
+class SegmentJoiner:
+    """Joins the segments of one video, in order, into one pass: global frame indices,
+    scene cuts at segment edges, and one tracker over the whole video, so the ids of a
+    segmented run are exactly those of an unsegmented one."""
 
+    def __init__(self, config: AnalyzeConfig) -> None:
+        self.tracker = IouTracker(config.tracker)
+        self.scenes = SceneCutDetector(config.scene_cut)
+        self.frames = 0  # frames of the segments joined so far
+        self._last_look: np.ndarray | None = None
 
-def plan_segments(frame_count: int, segment_frames: int) -> list[tuple[int, int]]:
-    """Split ``[0, frame_count)`` into consecutive ranges of ``segment_frames``."""
-    step = max(1, segment_frames)
-    return [(a, min(a + step, frame_count)) for a in range(0, frame_count, step)]
+    def join(self, result: SegmentResult) -> list[FaceDetections]:
+        """The segment's records with global ``frame_index`` and ``face_id``."""
+        tracked = []
+        for k, (faces, cut) in enumerate(zip(result.records, result.cuts, strict=True)):
+            if k == 0:
+                cut = self.scenes.differ(self._last_look, result.first_look)
+            faces = replace(faces, frame_index=faces.frame_index + self.frames)
+            tracked.append(self.tracker.update(faces, scene_cut=cut))
+        if result.last_look is not None:
+            self._last_look = result.last_look
+        self.frames += result.frames_decoded
+        return tracked
 
 
 def model_info(config: AnalyzeConfig) -> dict:

@@ -330,7 +330,8 @@ def bench(
     a = result["analyze"]
     err.print(
         f"{clip.name} ({result['resolution']}, {result['frames']} frames, {result['cpus']} CPUs, "
-        f"{result['detector']}, {result['model']} tta={result['tta']}): decode-only {result['decode_only_frames_per_s']} frames/s, "
+        f"{result['detector']}, {result['model']} tta={result['tta']}): decode-only {result['decode_only_frames_per_s']} frames/s "
+        f"(OpenCV {result['decode_only_opencv_frames_per_s']}), "
         f"analyze {a['frames_per_s']} frames/s, a face in {a['frames_with_face']:.1%} of frames, "
         f"{a['frames_with_more_than_one_face']} frames with more than one face"
         + (f", fer {result['fer_peer']['fps']} frames/s ({result['speedup_vs_fer']}x)" if "fer_peer" in result else "")

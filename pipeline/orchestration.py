@@ -23,10 +23,10 @@ import pandas as pd
 
 from model.errors import InputError, LightEmoError
 from pipeline import aggregate, schema
-from pipeline.analyze import AnalyzeConfig, SegmentResult, Stages, analyze_segment, model_info, plan_segments
+from pipeline.aggregate import detection_rows
+from pipeline.analyze import AnalyzeConfig, SegmentJoiner, SegmentResult, Stages, analyze_segment, model_info
 from pipeline.sinks import ParquetSink, remove_stale_temps, write_json, write_table
-from pipeline.sources import VideoInfo, probe_video
-from pipeline.stitch import TrackStitcher
+from pipeline.sources import Segment, VideoInfo, plan_segments, probe_video
 from pipeline.versions import versions
 
 log = logging.getLogger(__name__)
@@ -99,23 +99,23 @@ def _worker_stages(config: AnalyzeConfig) -> Stages:
     return Stages(config)
 
 
-def _segment_task(
-    video_id: str, info: VideoInfo, start: int, stop: int, config: AnalyzeConfig
-) -> SegmentResult:
-    return analyze_segment(video_id, info, start, stop, _worker_stages(config))
+def _segment_task(info: VideoInfo, segment: Segment, config: AnalyzeConfig) -> SegmentResult:
+    return analyze_segment(info, segment, _worker_stages(config))
 
 
 class _VideoJob:
-    """Driver-side state of one video: stitching in order and streaming to its sink."""
+    """Driver-side state of one video: joining segments in order and streaming to its sink."""
 
     def __init__(self, video_id: str, info: VideoInfo, out_dir: Path, config: AnalyzeConfig) -> None:
         self.video_id, self.info, self.config = video_id, info, config
         self.folder = out_dir / video_id
-        self.segments = plan_segments(info.frame_count, config.segment_frames)
+        self.segments = plan_segments(info, config.segment_frames, config.sample_fps)
         self.pending: dict[int, SegmentResult] = {}
         self.next_segment = 0
-        self.stitcher = TrackStitcher(config.tracker)
-        self.frames_decoded = self.frames_analysed = 0
+        self.joiner = SegmentJoiner(config)
+        self.frames_analysed = 0
+        self.end_s = 0.0
+        self.errors: list[str] = []
         self.analysis_s = 0.0
         self.started = datetime.now(UTC)
         self.began = time.perf_counter()
@@ -130,9 +130,11 @@ class _VideoJob:
             done = self.pending.pop(self.next_segment)
             if self.sink is None:
                 self.sink = ParquetSink(self.folder / "detections.parquet", schema.DETECTIONS).__enter__()
-            self.sink.append(self.stitcher.add(done.rows, done.starts_with_cut))
-            self.frames_decoded += done.frames_decoded
-            self.frames_analysed += done.frames_analysed
+            self.sink.append(detection_rows(self.video_id, self.joiner.join(done)))
+            self.frames_analysed += len(done.records)
+            self.end_s = max(self.end_s, done.end_s)
+            if done.error:
+                self.errors.append(done.error)
             self.analysis_s += done.seconds
             self.next_segment += 1
 
@@ -153,16 +155,17 @@ class _VideoJob:
         faces = aggregate.faces(detections)
         write_table(self.folder / "faces.parquet", faces, schema.FACES)
         warnings = [] if len(faces) else ["no faces found"]
-        if self.frames_decoded < self.info.frame_count - 1:
+        warnings += self.errors
+        if truncated(self.info, self.end_s) and not self.errors:
             warnings.append(
-                f"decoded {self.frames_decoded} of {self.info.frame_count} declared frames; "
+                f"decoding ended at {self.end_s:.1f} s of {self.info.duration_s:.1f} s declared; "
                 "the file may be truncated"
             )
         report = VideoReport(
             self.video_id,
             self.info.path,
             "ok",
-            duration_s=self.info.duration_s,
+            duration_s=self.end_s,
             faces=len(faces),
             frames_analysed=self.frames_analysed,
             emotions=faces["emotion"].value_counts().to_dict(),
@@ -170,7 +173,9 @@ class _VideoJob:
         )
         run = {
             **base_run,
-            "frames_decoded": self.frames_decoded,
+            "frames_decoded": self.joiner.frames,
+            "frame_count": self.joiner.frames,
+            "duration_s": round(self.end_s, 3),
             "frames_analysed": self.frames_analysed,
             "faces": len(faces),
             "rows": len(detections),
@@ -248,8 +253,7 @@ def analyze_videos(
                 if vid in failed:
                     continue
                 job = jobs[vid]
-                start, stop = job.segments[i]
-                in_flight[task.remote(vid, job.info, start, stop, config)] = (vid, i)
+                in_flight[task.remote(job.info, job.segments[i], config)] = (vid, i)
             if not in_flight:
                 break
             ready, _ = ray.wait(list(in_flight), num_returns=1)
@@ -269,9 +273,9 @@ def analyze_videos(
             notify(
                 ProgressEvent(
                     vid,
-                    frames_decoded=result.stop - result.start,
-                    frames_analysed=result.frames_analysed,
-                    faces_seen=result.rows.num_rows,
+                    frames_decoded=result.frames_decoded,
+                    frames_analysed=len(result.records),
+                    faces_seen=sum(len(r) for r in result.records),
                 )
             )
             if job.complete:
@@ -354,18 +358,25 @@ def _task_failure_reason(exc: Exception) -> str:
     return f"analysis failed: {first_line}"
 
 
+def truncated(info: VideoInfo, end_s: float) -> bool:
+    """Whether decoding ended clearly before the declared duration: more than 1 s or 5%
+    short, and more than two frames (declared durations and counts are estimates)."""
+    short = info.duration_s - end_s
+    return short > min(1.0, 0.05 * info.duration_s) and short > 2 / info.fps
+
+
 def _base_run(video_id: str, info: VideoInfo, config: AnalyzeConfig, fingerprint: str) -> dict:
-    stat = info.path.stat()
     return {
         "video_id": video_id,
         "input": str(info.path),
         "size_bytes": info.size_bytes,
-        "mtime_ns": stat.st_mtime_ns,
+        "mtime_ns": info.mtime_ns,
         "duration_s": round(info.duration_s, 3),
-        "fps": info.fps,
+        "fps": round(info.fps, 3),
         "frame_count": info.frame_count,
         "width": info.width,
         "height": info.height,
+        "rotation": info.rotation,
         "model": model_info(config),
         "detector": {"name": config.detector},
         "versions": versions(),

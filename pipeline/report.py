@@ -20,6 +20,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ from pipeline import aggregate
 from pipeline.export import clock
 from pipeline.schema import DETECTIONS
 from pipeline.sinks import TEMP_PREFIX
-from pipeline.sources import keep_frame
+from pipeline.sources import VideoFileSource, probe_video
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -169,12 +170,13 @@ def _smoothed_series(t: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def annotate_video(video_dir: Path, source: Path | None = None) -> Path:
-    """Write ``annotated.mp4``: every frame of the input with each face's box, id, emotion
-    and confidence, so people can check the numbers against the picture.
+    """Write ``annotated.mp4``: every frame of the input, upright, with each face's box,
+    id, emotion and confidence, so people can check the numbers against the picture.
 
     Frames that were not analysed show the boxes of the latest analysed frame for faces
-    seen within :data:`HOLD_S`; the output keeps the input's frame count and rate and is
-    H.264 yuv420p, which browsers and ordinary players open.
+    seen within :data:`HOLD_S`. Each output frame keeps its input presentation time
+    (variable frame rates stay in sync with the tables); H.264 yuv420p, which browsers
+    and ordinary players open.
 
     Args:
         video_dir: an analysed video folder (``OUT/<video_id>``).
@@ -183,66 +185,39 @@ def annotate_video(video_dir: Path, source: Path | None = None) -> Path:
     Raises:
         InputError: not an analysed folder, or the input video is missing or unreadable.
     """
-    import cv2
-    import imageio_ffmpeg
+    import av
 
     video_dir = Path(video_dir)
     run = _read_ok_run(video_dir)
     source = Path(source or run.get("input", ""))
     if not source.is_file():
         raise InputError(source, "input video not found; pass the video's new path as the source")
+    info = probe_video(source)
     detections = _read_parquet(video_dir, "detections.parquet")
     by_frame = {int(i): rows for i, rows in detections.groupby("frame_index")}
-    sample_fps = float(run.get("parameters", {}).get("sample_fps", 0.0))
-    fps = float(run["fps"])  # the rate analyze sampled and timed frames with
     target = video_dir / "annotated.mp4"
-    cap = cv2.VideoCapture(str(source), cv2.CAP_FFMPEG)
-    try:
-        ok, frame = cap.read()
-        if not ok:
-            raise InputError(source, "not a video file, or no frame could be decoded")
-        height, width = frame.shape[:2]
-        with _atomic(target) as tmp:
-            writer = imageio_ffmpeg.write_frames(
-                str(tmp),
-                (width, height),
-                pix_fmt_in="bgr24",
-                pix_fmt_out="yuv420p",
-                fps=fps,
-                codec="libx264",
-                quality=6,
-                macro_block_size=1,
-                ffmpeg_log_level="error",
-                # libx264 needs even sizes for yuv420p: pad odd ones by one black pixel.
-                output_params=[
-                    "-vf",
-                    "pad=ceil(iw/2)*2:ceil(ih/2)*2",
-                    "-preset",
-                    "veryfast",
-                    "-movflags",
-                    "+faststart",
-                ],
-            )
-            writer.send(None)
-            try:
-                index, shown = 0, {}  # shown: face_id -> (time seen, its detections row)
-                while ok:
-                    now = index / fps
-                    if keep_frame(index, fps, sample_fps):  # analysed: its faces replace the old
-                        rows = by_frame.get(index)
-                        shown = (
-                            {} if rows is None else {r.face_id: (now, r) for r in rows.itertuples()}
-                        )
-                    for seen, row in shown.values():
-                        if now - seen <= HOLD_S:
-                            _draw_face(frame, row)
-                    writer.send(np.ascontiguousarray(frame))
-                    index += 1
-                    ok, frame = cap.read()
-            finally:
-                writer.close()
-    finally:
-        cap.release()
+    with _atomic(target) as tmp, av.open(str(tmp), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=max(1, round(info.fps)))
+        # libx264 needs even sizes for yuv420p: odd ones lose their last row or column.
+        stream.width, stream.height = info.width // 2 * 2, info.height // 2 * 2
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = info.time_base
+        stream.codec_context.time_base = info.time_base
+        stream.options = {"preset": "veryfast", "crf": "23"}
+        shown: dict = {}  # face_id -> (time seen, its detections row)
+        for frame in VideoFileSource(info, sample_fps=0, threads=os.cpu_count() or 1):
+            rows = by_frame.get(frame.frame_index)
+            if rows is not None:  # analysed: its faces replace the old ones
+                shown = {r.face_id: (frame.timestamp_s, r) for r in rows.itertuples()}
+            image = np.ascontiguousarray(frame.image[: stream.height, : stream.width])
+            for seen, row in shown.values():
+                if frame.timestamp_s - seen <= HOLD_S:
+                    _draw_face(image, row)
+            picture = av.VideoFrame.from_ndarray(image, format="bgr24")
+            picture.pts = round(Fraction(frame.timestamp_s) / info.time_base)
+            picture.time_base = info.time_base
+            out.mux(stream.encode(picture))
+        out.mux(stream.encode(None))
     return target
 
 

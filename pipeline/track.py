@@ -116,16 +116,26 @@ class SceneCutDetector:
 
     def __init__(self, threshold: float = 0.5) -> None:
         self.threshold = threshold
-        self._previous: np.ndarray | None = None
+        self.last_look: np.ndarray | None = None  # signature of the last frame seen
 
     def is_cut(self, image: np.ndarray) -> bool:
         """True if ``image`` (uint8 BGR (h, w, 3)) starts a new shot."""
+        look = self.signature(image)
+        cut = self.differ(self.last_look, look)
+        self.last_look = look
+        return cut
+
+    def differ(self, before: np.ndarray | None, after: np.ndarray | None) -> bool:
+        """True if two frames' signatures belong to different shots (False if one is missing)."""
+        if before is None or after is None:
+            return False
+        return bool(cv2.compareHist(before, after, cv2.HISTCMP_CORREL) < self.threshold)
+
+    @staticmethod
+    def signature(image: np.ndarray) -> np.ndarray:
+        """A frame's normalised 32-bin gray histogram (small enough to send between processes)."""
         small = cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA)
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         hist = cv2.calcHist([gray], [0], None, [32], [0, 256])
         cv2.normalize(hist, hist)
-        cut = self._previous is not None and (
-            cv2.compareHist(self._previous, hist, cv2.HISTCMP_CORREL) < self.threshold
-        )
-        self._previous = hist
-        return bool(cut)
+        return hist

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from pipeline.analyze import AnalyzeConfig, Stages, analyze_segment, plan_segments
-from pipeline.sources import probe_video
-from pipeline.stitch import TrackStitcher
+from pipeline.aggregate import detection_rows
+from pipeline.analyze import AnalyzeConfig, SegmentJoiner, Stages, analyze_segment
+from pipeline.sources import plan_segments, probe_video
 from tests.conftest import DEMO_CLIP, shared_path, write_clip
 
 
@@ -18,14 +18,9 @@ def stages() -> Stages:
 
 def _run(path, stages: Stages, segment_frames: int) -> pa.Table:
     info = probe_video(path)
-    stitcher = TrackStitcher(stages.config.tracker)
-    parts = [
-        stitcher.add(result.rows, result.starts_with_cut)
-        for result in (
-            analyze_segment("v", info, a, b, stages) for a, b in plan_segments(info.frame_count, segment_frames)
-        )
-    ]
-    return pa.concat_tables(parts)
+    joiner = SegmentJoiner(stages.config)
+    segments = plan_segments(info, segment_frames, stages.config.sample_fps)
+    return detection_rows("v", [r for s in segments for r in joiner.join(analyze_segment(info, s, stages))])
 
 
 def test_demo_clip_faces_ids_and_scene_cut(stages):

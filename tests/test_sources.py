@@ -1,26 +1,30 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from model.errors import InputError
-from pipeline.sources import VideoFileSource, find_videos, keep_frame, probe_video
+from pipeline.sources import VideoFileSource, find_videos, plan_segments, probe_video
 from tests.conftest import DEMO_CLIP, write_clip
+from tests.media import ffmpeg, has_encoder, make_rotated, make_vfr, presentation_times
 
 
-@pytest.mark.parametrize(
-    "fps, sample_fps, expected",
-    [(30.0, 10.0, 10), (25.0, 10.0, 10), (29.97, 10.0, 10), (30.0, 0.0, 30), (10.0, 30.0, 10), (30.0, 1.0, 1)],
-)
-def test_sampling_picks_evenly_spaced_frames(fps, sample_fps, expected):
-    kept = [i for i in range(round(fps)) if keep_frame(i, fps, sample_fps)]
-    assert len(kept) == expected
-    assert kept[0] == 0
+def _whole_and_segmented(info, sample_fps: float, segment_frames: int):
+    whole = list(VideoFileSource(info, sample_fps))
+    parts, offset = [], 0
+    for segment in plan_segments(info, segment_frames, sample_fps):
+        source = VideoFileSource(info, sample_fps, segment)
+        parts += [(f.frame_index + offset, f.timestamp_s, f.image) for f in source]
+        offset += source.frames_decoded
+    return whole, parts
 
 
 def test_demo_clip_probe_and_sampling():
     info = probe_video(DEMO_CLIP)
     assert (info.fps, info.frame_count, info.width, info.height) == (25.0, 200, 640, 360)
+    assert info.duration_s == pytest.approx(8.0)
     frames = list(VideoFileSource(info, sample_fps=5))
     assert len(frames) == 40
     assert [f.frame_index for f in frames[:3]] == [0, 5, 10]
@@ -30,11 +34,101 @@ def test_demo_clip_probe_and_sampling():
 
 def test_segments_decode_the_same_frames_as_one_pass():
     info = probe_video(DEMO_CLIP)
-    whole = {f.frame_index: f.image for f in VideoFileSource(info, sample_fps=0)}
-    parts = [f for start in range(0, 200, 70) for f in VideoFileSource(info, 0, start, min(start + 70, 200))]
-    assert [f.frame_index for f in parts] == list(range(200))
-    for f in parts[68:73]:
-        assert np.array_equal(f.image, whole[f.frame_index])
+    whole, parts = _whole_and_segmented(info, 0, 70)
+    assert [p[0] for p in parts] == list(range(200))
+    for f, (_, t, image) in zip(whole, parts, strict=True):
+        assert f.timestamp_s == t
+        assert np.array_equal(f.image, image)
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory) -> dict[str, Path]:
+    """Variable frame rate (30 fps and 5 fps alternating every 2 s) in the containers and
+    codecs phones write: H.264 without and with B-frames, and HEVC in .mov."""
+    root = tmp_path_factory.mktemp("recordings")
+    made = {
+        "h264": make_vfr(DEMO_CLIP, root / "vfr.mp4", extra=("-bf", "0")),
+        "h264-bframes": make_vfr(DEMO_CLIP, root / "vfr-bf.mp4", extra=("-bf", "3")),
+    }
+    if has_encoder("libx265"):
+        made["hevc-mov"] = make_vfr(
+            DEMO_CLIP, root / "vfr.mov", extra=("-c:v", "libx265", "-tag:v", "hvc1", "-x265-params", "log-level=error")
+        )
+    return made
+
+
+@pytest.mark.parametrize("kind", ["h264", "h264-bframes", "hevc-mov"])
+def test_variable_frame_rate_times_are_presentation_times(recordings, kind):
+    if kind not in recordings:
+        pytest.skip("this ffmpeg build has no HEVC encoder")
+    path = recordings[kind]
+    info = probe_video(path)
+    truth = presentation_times(path)
+    frames = list(VideoFileSource(info, sample_fps=0))
+    assert [f.frame_index for f in frames] == list(range(len(truth)))  # every frame once
+    assert len(truth) == 140  # 2 x (60 frames at 30 fps + 10 at 5 fps)
+    assert np.abs(np.array([f.timestamp_s for f in frames]) - truth).max() < 0.001
+    # the index/fps clock this replaces is off by seconds on such a file
+    assert max(abs(i / info.fps - t) for i, t in enumerate(truth)) > 1.0
+
+
+@pytest.mark.parametrize("kind", ["h264", "h264-bframes", "hevc-mov"])
+@pytest.mark.parametrize("sample_fps, segment_frames", [(0, 37), (0, 150), (10, 37), (5, 11)])
+def test_segmented_decoding_equals_one_pass(recordings, kind, sample_fps, segment_frames):
+    if kind not in recordings:
+        pytest.skip("this ffmpeg build has no HEVC encoder")
+    info = probe_video(recordings[kind])
+    whole, parts = _whole_and_segmented(info, sample_fps, segment_frames)
+    assert len(plan_segments(info, segment_frames, sample_fps)) > 1 or segment_frames == 150
+    assert [(p[0], p[1]) for p in parts] == [(f.frame_index, f.timestamp_s) for f in whole]
+    for f, (_, _, image) in zip(whole, parts, strict=True):
+        assert np.array_equal(f.image, image)
+
+
+def test_sampling_is_even_in_presentation_time(recordings):
+    info = probe_video(recordings["h264"])
+    kept = [f.timestamp_s for f in VideoFileSource(info, sample_fps=5)]
+    assert np.allclose(np.diff(kept), 0.2, atol=0.001) and len(kept) == 40
+    # at 10 fps the 5 fps stretches can only give what they have: every frame, 0.2 s apart
+    gaps = np.round(np.diff([f.timestamp_s for f in VideoFileSource(info, sample_fps=10)]), 3)
+    assert set(gaps) == {0.1, 0.2}
+    # each kept frame is the first at or after its k / 10 s instant
+    times = presentation_times(recordings["h264"])
+    instants = [k / 10 for k in range(100) if k / 10 <= times[-1] + 1e-9]
+    expected = sorted({next(t for t in times if t >= k - 1e-9) for k in instants})
+    assert np.allclose([f.timestamp_s for f in VideoFileSource(info, sample_fps=10)], expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("degrees", [90, 270])
+def test_rotation_metadata_gives_upright_frames(tmp_path, degrees):
+    path = make_rotated(DEMO_CLIP, tmp_path / f"portrait-{degrees}.mp4", degrees)
+    info = probe_video(path)
+    assert info.rotation == degrees and (info.width, info.height) == (640, 360)
+    upright = [f.image for f in VideoFileSource(probe_video(DEMO_CLIP), sample_fps=1)]
+    turned = [f.image for f in VideoFileSource(info, sample_fps=1)]
+    for a, b in zip(upright, turned, strict=True):
+        assert b.shape == a.shape
+        assert np.abs(a.astype(int) - b).mean() < 6  # the same picture, re-encoded once
+
+
+def test_a_stream_copy_cut_is_not_truncated_and_a_cut_file_is(tmp_path):
+    from pipeline.orchestration import truncated
+
+    cut = tmp_path / "cut.mp4"  # starts between keyframes: the container's counts are estimates
+    ffmpeg("-ss", "1.3", "-i", str(DEMO_CLIP), "-t", "5.1", "-c", "copy", str(cut))
+    for path in (DEMO_CLIP, cut):
+        info = probe_video(path)
+        source = VideoFileSource(info, sample_fps=0)
+        frames = sum(1 for _ in source)
+        assert frames > 100 and source.error is None
+        assert not truncated(info, source.end_s), (path, info.duration_s, source.end_s)
+    half = tmp_path / "half.mp4"
+    half.write_bytes(DEMO_CLIP.read_bytes()[: DEMO_CLIP.stat().st_size // 2])
+    info = probe_video(half)
+    source = VideoFileSource(info, sample_fps=0)
+    frames = sum(1 for _ in source)
+    assert 0 < frames < info.frame_count
+    assert truncated(info, source.end_s) or source.error
 
 
 @pytest.mark.parametrize(
@@ -53,15 +147,6 @@ def test_bad_inputs_get_one_line_reasons(tmp_path, name, content, reason):
     with pytest.raises(InputError) as info:
         probe_video(path)
     assert str(info.value).startswith(str(path)) and reason in str(info.value)
-
-
-def test_truncated_file_decodes_fewer_frames_than_declared(tmp_path):
-    path = tmp_path / "cut.mp4"
-    path.write_bytes(DEMO_CLIP.read_bytes()[: DEMO_CLIP.stat().st_size // 2])
-    info = probe_video(path)
-    source = VideoFileSource(info, sample_fps=0)
-    frames = sum(1 for _ in source)
-    assert 0 < frames < info.frame_count
 
 
 def test_find_videos_recurses_and_reports_missing(tmp_path):
