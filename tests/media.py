@@ -22,12 +22,15 @@ def has_encoder(name: str) -> bool:
     return f" {name} " in listed
 
 
-def make_vfr(source: Path, target: Path, fast_s: float = 2.0, slow_every: int = 6, extra: tuple = ()) -> Path:
+def make_vfr(
+    source: Path, target: Path, fast_s: float = 2.0, slow_every: int = 6, extra: tuple = (), loops: int = 0
+) -> Path:
     """Variable frame rate as phones write it: ``fast_s`` seconds at 30 fps, then
-    ``fast_s`` seconds at 30/``slow_every`` fps, alternating (PTS kept, ``-fps_mode vfr``)."""
+    ``fast_s`` seconds at 30/``slow_every`` fps, alternating (PTS kept, ``-fps_mode vfr``);
+    ``loops`` more passes of ``source`` make it longer."""
     keep = f"lt(mod(t\\,{2 * fast_s})\\,{fast_s})+not(mod(n\\,{slow_every}))"
     ffmpeg(
-        "-i", str(source), "-vf", f"fps=30,select='{keep}'", "-fps_mode", "vfr",
+        "-stream_loop", str(loops), "-i", str(source), "-vf", f"fps=30,select='{keep}'", "-fps_mode", "vfr",
         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", *extra, str(target),
     )
     return target
