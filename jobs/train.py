@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from jobs.machine import describe, has_fast_bf16
-from jobs.memory import keep_freed_memory
+from pipeline.memory import keep_freed_memory
 from jobs.recipes import Recipe
 from model.augment import augment_faces, epoch_indices, minority_mask, oversample_targets
 from model.data import FaceSet, class_weights, load_faces, stratified_split

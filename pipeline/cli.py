@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from jobs.recipes import RECIPES
 from model.errors import LightEmoError
+from pipeline.memory import keep_freed_memory
 from pipeline.export import Format, Level, export
 
 app = typer.Typer(
@@ -55,6 +56,7 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # The embedded Ray listens on 127.0.0.1 only, not on every network interface.
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    keep_freed_memory()  # decoding allocates a frame buffer per frame: reuse it
 
 
 def _setup_logging(verbose: bool = False) -> None:

@@ -25,6 +25,7 @@ from model.errors import InputError, LightEmoError
 from pipeline import aggregate, schema
 from pipeline.aggregate import detection_rows
 from pipeline.analyze import AnalyzeConfig, SegmentJoiner, SegmentResult, Stages, analyze_segment, model_info
+from pipeline.memory import keep_freed_memory
 from pipeline.sinks import ParquetSink, remove_stale_temps, write_json, write_table
 from pipeline.sources import Segment, VideoInfo, plan_segments, probe_video
 from pipeline.versions import versions
@@ -96,6 +97,7 @@ def _worker_stages(config: AnalyzeConfig) -> Stages:
     import cv2
 
     cv2.setNumThreads(1)
+    keep_freed_memory()  # a fresh frame buffer per decoded frame: reuse, not page faults
     return Stages(config)
 
 
