@@ -16,9 +16,9 @@ import numpy as np
 
 from jobs.machine import describe
 from model.data import FaceSet, load_faces, stratified_split
-from model.labels import EMOTIONS, NUM_CLASSES
 from model.errors import DataError, ModelError
 from model.ferplus import DEFAULT_FERPLUS_DIR, ferplus_labels
+from model.labels import EMOTIONS, NUM_CLASSES
 from model.runtime import WEIGHTS_DIR, EmotionModel, FlipAveraged, open_model_file, resolve_model
 from pipeline.sinks import write_json
 

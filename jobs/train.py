@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from jobs.machine import describe, has_fast_bf16
-from pipeline.memory import keep_freed_memory
 from jobs.recipes import Recipe
 from model.augment import augment_faces, epoch_indices, minority_mask, oversample_targets
 from model.data import FaceSet, class_weights, load_faces, stratified_split
@@ -27,6 +26,7 @@ from model.distill import teacher_targets
 from model.errors import DataError
 from model.ferplus import DEFAULT_FERPLUS_DIR, blend_ferplus, ferplus_labels
 from model.labels import EMOTIONS, NUM_CLASSES
+from pipeline.memory import keep_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,8 @@ class TrainResult:
 
 def build_architecture(name: str):
     """The uncompiled Keras model for an architecture key."""
-    from model.architecture import ARCHITECTURES, build_architecture as build
+    from model.architecture import ARCHITECTURES
+    from model.architecture import build_architecture as build
 
     if name not in ARCHITECTURES:
         raise DataError(name, f"unknown architecture; known: {', '.join(ARCHITECTURES)}")

@@ -14,20 +14,25 @@ from pipeline import schema
 from pipeline.records import FaceDetections
 
 PROBS = list(EMOTIONS)
+SMOOTHED = [f"smoothed_{name}" for name in EMOTIONS]
 
 
-def detection_rows(video_id: str, frames: Iterable[FaceDetections]) -> pa.Table:
+def detection_rows(
+    video_id: str, frames: Iterable[FaceDetections], smoothed: np.ndarray | None = None
+) -> pa.Table:
     """One row per (analysed frame, face) in the ``schema.DETECTIONS`` layout.
 
-    Every record must carry ``probs`` and ``face_id``.
+    Every record must carry ``probs`` and ``face_id``. ``smoothed`` (rows, 7) fills the
+    ``smoothed_*`` columns; without it they repeat the raw probabilities (smoothing of a
+    whole track happens once the video is complete, see ``pipeline.smoothing``).
     """
     frames = [f for f in frames if len(f)]
     if not frames:
         return schema.DETECTIONS.empty_table()
     xyxy = np.concatenate([f.xyxy for f in frames]).astype(np.float32)
     probs = np.concatenate([f.probs for f in frames]).astype(np.float32)
+    smooth = probs if smoothed is None else np.asarray(smoothed, dtype=np.float32)
     counts = [len(f) for f in frames]
-    labels = probs.argmax(axis=1)
     columns = {
         "video_id": [video_id] * len(probs),
         "frame_index": np.repeat([f.frame_index for f in frames], counts).astype(np.int64),
@@ -39,31 +44,50 @@ def detection_rows(video_id: str, frames: Iterable[FaceDetections]) -> pa.Table:
         "h": xyxy[:, 3] - xyxy[:, 1],
         "det_score": np.concatenate([f.score for f in frames]).astype(np.float32),
         **{name: probs[:, k] for k, name in enumerate(EMOTIONS)},
-        "emotion": np.asarray(EMOTIONS)[labels],
+        "emotion": np.asarray(EMOTIONS)[probs.argmax(axis=1)],
         "confidence": probs.max(axis=1),
+        **{name: smooth[:, k] for k, name in enumerate(SMOOTHED)},
+        "smoothed_emotion": np.asarray(EMOTIONS)[smooth.argmax(axis=1)],
+        "smoothed_confidence": smooth.max(axis=1),
     }
     return pa.table(columns, schema=schema.DETECTIONS)
 
 
+def smoothed_view(detections: pd.DataFrame) -> pd.DataFrame:
+    """The rows with the smoothed probabilities and label under the plain names
+    (``happy``..., ``emotion``, ``confidence``): what every summary is computed from.
+    Files written before smoothing existed are used as they are."""
+    if "smoothed_emotion" not in detections.columns:
+        return detections
+    view = detections.drop(columns=[*PROBS, "emotion", "confidence"])
+    return view.rename(
+        columns={**dict(zip(SMOOTHED, PROBS, strict=True)), "smoothed_emotion": "emotion",
+                 "smoothed_confidence": "confidence"}
+    )
+
+
 def timeline(detections: pd.DataFrame) -> pd.DataFrame:
-    """One row per (face, whole second): mean probabilities, dominant emotion, frames."""
+    """One row per (face, whole second): mean smoothed probabilities, the dominant
+    emotion (:func:`dominant`) and its mean probability, analysed frames."""
     if detections.empty:
         return schema.TIMELINE.empty_table().to_pandas()
-    df = detections.assign(second=np.floor(detections["timestamp_s"]).astype(np.int64))
-    grouped = df.groupby(["video_id", "face_id", "second"], sort=True)
-    out = grouped[PROBS].mean().astype(np.float32)
-    out["frames"] = grouped.size().astype(np.int64)
-    out = out.reset_index()
-    return _with_dominant(out)[schema.TIMELINE.names]
+    rows = smoothed_view(detections)
+    rows = rows.assign(second=np.floor(rows["timestamp_s"]).astype(np.int64))
+    keys = ["video_id", "face_id", "second"]
+    out = rows.groupby(keys, sort=True)[PROBS].mean().astype(np.float32)
+    out["frames"] = rows.groupby(keys, sort=True).size().astype(np.int64)
+    out = out.reset_index().merge(dominant(rows, keys), on=keys)
+    return out[schema.TIMELINE.names]
 
 
 def faces(detections: pd.DataFrame) -> pd.DataFrame:
-    """One row per face track: when it was seen, its dominant emotion, emotion shares."""
+    """One row per face track: when it was seen, its dominant emotion (:func:`dominant`),
+    the share of its analysed frames per (smoothed) emotion."""
     if detections.empty:
         return schema.FACES.empty_table().to_pandas()
-    grouped = detections.groupby(["video_id", "face_id"], sort=True)
-    out = grouped[PROBS].mean().astype(np.float32)
-    out = _with_dominant(out.reset_index()).drop(columns=PROBS + ["confidence"])
+    rows = smoothed_view(detections)
+    keys = ["video_id", "face_id"]
+    grouped = rows.groupby(keys, sort=True)
     stats = grouped.agg(
         first_seen_s=("timestamp_s", "min"),
         last_seen_s=("timestamp_s", "max"),
@@ -71,33 +95,45 @@ def faces(detections: pd.DataFrame) -> pd.DataFrame:
         mean_confidence=("confidence", "mean"),
     ).reset_index()
     shares = (
-        pd.crosstab([detections["video_id"], detections["face_id"]], detections["emotion"], normalize="index")
+        pd.crosstab([rows["video_id"], rows["face_id"]], rows["emotion"], normalize="index")
         .reindex(columns=PROBS, fill_value=0.0)
         .astype(np.float32)
         .add_prefix("share_")
         .reset_index()
     )
-    out = out.merge(stats, on=["video_id", "face_id"]).merge(shares, on=["video_id", "face_id"])
+    out = stats.merge(dominant(rows, keys).drop(columns="confidence"), on=keys).merge(shares, on=keys)
     out["frames"] = out["frames"].astype(np.int64)
     out["mean_confidence"] = out["mean_confidence"].astype(np.float32)
     return out[schema.FACES.names]
 
 
-def segments(detections: pd.DataFrame, smooth_s: float = 1.0, gap_s: float = 1.0) -> pd.DataFrame:
-    """Runs of one dominant emotion per face, after smoothing probabilities over time.
+def dominant(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The dominant emotion of each group of rows: the (smoothed) emotion held in the most
+    analysed frames, ties going to the higher mean probability; ``confidence`` is that
+    emotion's mean probability over the group. The one definition behind faces, timeline,
+    reports and the console summary (segments hold one emotion by construction)."""
+    counts = rows.groupby([*keys, "emotion"], sort=True).size().rename("n").reset_index()
+    means = rows.groupby(keys, sort=True)[PROBS].mean().reset_index()
+    means = means.melt(id_vars=keys, value_vars=PROBS, var_name="emotion", value_name="confidence")
+    best = counts.merge(means, on=[*keys, "emotion"])
+    best = best.sort_values([*keys, "n", "confidence"], ascending=[True] * len(keys) + [False, False])
+    best = best.drop_duplicates(keys)
+    best["confidence"] = best["confidence"].astype(np.float32)
+    return best[[*keys, "emotion", "confidence"]].reset_index(drop=True)
+
+
+def segments(detections: pd.DataFrame, gap_s: float = 1.0) -> pd.DataFrame:
+    """Runs of one (smoothed) emotion per face.
 
     Args:
         detections: rows in the ``schema.DETECTIONS`` layout.
-        smooth_s: width of the centred moving average applied to each face's
-            probabilities; wider hides flicker but blurs short expressions.
         gap_s: a face unseen for longer than this starts a new segment.
     """
     parts = []
-    for (video_id, face_id), face in detections.sort_values("timestamp_s").groupby(
-        ["video_id", "face_id"], sort=True
-    ):
+    rows = smoothed_view(detections)
+    for (video_id, face_id), face in rows.sort_values("timestamp_s").groupby(["video_id", "face_id"], sort=True):
         t = face["timestamp_s"].to_numpy()
-        probs = moving_average(t, face[PROBS].to_numpy(np.float64), smooth_s / 2)
+        probs = face[PROBS].to_numpy(np.float64)
         labels = probs.argmax(axis=1)
         step = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
         breaks = np.flatnonzero((np.diff(labels) != 0) | (np.diff(t) > gap_s)) + 1
@@ -118,18 +154,3 @@ def segments(detections: pd.DataFrame, smooth_s: float = 1.0, gap_s: float = 1.0
     if not parts:
         return schema.SEGMENTS.empty_table().to_pandas()
     return pa.Table.from_pylist(parts, schema=schema.SEGMENTS).to_pandas()
-
-
-def moving_average(t: np.ndarray, values: np.ndarray, half_width: float) -> np.ndarray:
-    """Mean of ``values`` rows whose time lies within ``half_width`` of each row's time."""
-    cumulative = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
-    lo = np.searchsorted(t, t - half_width, side="left")
-    hi = np.searchsorted(t, t + half_width, side="right")
-    return (cumulative[hi] - cumulative[lo]) / (hi - lo)[:, None]
-
-
-def _with_dominant(df: pd.DataFrame) -> pd.DataFrame:
-    probs = df[PROBS].to_numpy()
-    df["emotion"] = np.asarray(EMOTIONS)[probs.argmax(axis=1)]
-    df["confidence"] = probs.max(axis=1).astype(np.float32)
-    return df

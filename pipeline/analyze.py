@@ -19,6 +19,7 @@ from model.runtime import TEST_TIME_AUGMENTATIONS, resolve_model, test_time_augm
 from pipeline.classify import EmotionClassifier
 from pipeline.detect import DEFAULT_DETECTOR, Detector, make_detector
 from pipeline.records import FaceDetections, Frame
+from pipeline.smoothing import Smoothing
 from pipeline.sources import Segment, VideoFileSource, VideoInfo
 from pipeline.track import IouTracker, SceneCutDetector, TrackerConfig
 
@@ -41,6 +42,7 @@ class AnalyzeConfig:
             time); smaller spreads one file over more workers, larger saves per-task
             start-up (file open and seek). Results do not depend on it.
         tracker: face-id tracker settings.
+        smoothing: how each face track's probabilities are smoothed over time.
         scene_cut: histogram correlation below which a new shot (and new ids) begins.
     """
 
@@ -52,6 +54,7 @@ class AnalyzeConfig:
     batch_frames: int = 16
     segment_frames: int = 600
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    smoothing: Smoothing = field(default_factory=Smoothing)
     scene_cut: float = 0.5
 
     def to_dict(self) -> dict:

@@ -18,8 +18,9 @@ from rich.markup import escape
 
 from jobs.recipes import RECIPES
 from model.errors import LightEmoError
-from pipeline.memory import keep_freed_memory
 from pipeline.export import Format, Level, export
+from pipeline.memory import keep_freed_memory
+from pipeline.smoothing import Smoothing
 
 app = typer.Typer(
     help="Per-face emotion timelines from recordings and live cameras.",
@@ -40,6 +41,16 @@ TtaOption = Annotated[
         "2x classifier cost) or none [default: what the model card says].",
         show_default=False,
     ),
+]
+SmoothingOption = Annotated[
+    str,
+    typer.Option(
+        help="Per-face smoothing over time: hmm (default), ema, window (centred; files only) or "
+        "none (raw per-frame probabilities). Raw values stay in detections.parquet.",
+    ),
+]
+DwellOption = Annotated[
+    float, typer.Option(help="Seconds an expression is expected to last (smoothing strength).")
 ]
 RayAddressOption = Annotated[
     str | None, typer.Option(help="Use an existing Ray cluster (auto, HOST:PORT, ray://...).")
@@ -169,6 +180,8 @@ def analyze(
     annotate: Annotated[
         bool, typer.Option(help="Also write annotated.mp4 (boxes, ids, emotions drawn).")
     ] = False,
+    smoothing: SmoothingOption = "hmm",
+    dwell_s: DwellOption = 2.0,
 ) -> None:
     """Analyse recordings into per-face emotion timelines (Parquet) under OUT/<video_id>/,
     with a timeline plot and report.html per video and OUT/report.html as an index."""
@@ -188,10 +201,11 @@ def analyze(
     videos, missing = find_videos(paths)
     for problem in missing:
         err.print(f"[red]error:[/] {escape(str(problem))}", highlight=False)
-    config = AnalyzeConfig(
-        sample_fps=sample_fps, detector=detector, model=model, tta=tta, segment_frames=segment_frames
-    )
     try:
+        config = AnalyzeConfig(
+            sample_fps=sample_fps, detector=detector, model=model, tta=tta, segment_frames=segment_frames,
+            smoothing=Smoothing(smoothing, dwell_s),
+        )
         config.fingerprint()  # fails early on a bad --model
     except LightEmoError as exc:
         raise _fail(exc) from None
@@ -473,6 +487,8 @@ def monitor(
     ray_address: RayAddressOption = None,
     model: ModelOption = None,
     tta: TtaOption = None,
+    smoothing: SmoothingOption = "hmm",
+    dwell_s: DwellOption = 2.0,
 ) -> None:
     """Watch live cameras and keep per-face emotion timelines under OUT/<stream_id>/.
 
@@ -499,7 +515,10 @@ def monitor(
         raise _fail(LightEmoError("--duration", f"must be positive, got {duration}"))
     try:
         config = MonitorConfig(
-            analyze=AnalyzeConfig(sample_fps=sample_fps, model=model, tta=tta), roll_seconds=roll_seconds
+            analyze=AnalyzeConfig(
+                sample_fps=sample_fps, model=model, tta=tta, smoothing=Smoothing(smoothing, dwell_s)
+            ),
+            roll_seconds=roll_seconds,
         )
         config.analyze.fingerprint()  # fails early on a missing or broken model
     except LightEmoError as exc:

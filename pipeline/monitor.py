@@ -38,6 +38,7 @@ from pipeline.analyze import AnalyzeConfig, Stages, analyze_frames
 from pipeline.records import FaceDetections
 from pipeline.report import STATUS_FILE, plot_timeline, write_camera_report
 from pipeline.sinks import remove_stale_temps, write_json, write_table
+from pipeline.smoothing import LiveSmoother
 from pipeline.streams import (
     CONNECTING,
     LIVE,
@@ -57,7 +58,7 @@ log = logging.getLogger(__name__)
 PART_PREFIX = "part-"
 # What the summaries, timeline.png and report.html need of each row (boxes rank the faces);
 # kept in memory for the whole run.
-_SUMMARY_COLUMNS = [
+_SUMMARY_COLUMNS = [  # summaries read the smoothed values under these names
     "video_id", "face_id", "timestamp_s", "w", "h", *aggregate.PROBS, "emotion", "confidence"
 ]
 
@@ -252,8 +253,10 @@ class CameraMonitor:
 
         tracker = _StreamTracker(cfg.analyze.tracker, resume.next_face_id)
         scenes = SceneCutDetector(cfg.analyze.scene_cut)
+        smoother = LiveSmoother(cfg.analyze.smoothing)  # causal: no look-ahead on a live camera
         next_face_id = resume.next_face_id
         self._part: list[FaceDetections] = []
+        self._part_smoothed: list[np.ndarray] = []
         self._captured: dict[int, datetime] = {}
         last: LiveFrame | None = None
         last_index = resume.next_frame - 1
@@ -290,9 +293,12 @@ class CameraMonitor:
                         tracker = _StreamTracker(cfg.analyze.tracker, next_face_id)
                         scenes = SceneCutDetector(cfg.analyze.scene_cut)
                 (record,) = analyze_frames([frame], self.stages, tracker, scenes)
+                smoothed = smoother.update(record.face_id, record.timestamp_s, record.probs)
                 if len(record):
                     next_face_id = max(next_face_id, int(record.face_id.max()) + 1)
-                self._add(frame, record, last_index)
+                else:
+                    smoother.forget_before(record.timestamp_s - 10 * cfg.analyze.smoothing.dwell_s)
+                self._add(frame, record, smoothed, last_index)
                 last, last_index = frame, frame.frame_index
         except Exception as exc:
             with self._lock:
@@ -311,8 +317,7 @@ class CameraMonitor:
         log.info("%s: stopped after %d analysed frames", self.masked_url, self._analysed)
         return final
 
-    def _add(self, frame: LiveFrame, record: FaceDetections, last_index: int) -> None:
-        probs = record.probs if record.probs is not None else np.zeros((0, 7), np.float32)
+    def _add(self, frame: LiveFrame, record: FaceDetections, probs: np.ndarray, last_index: int) -> None:
         now_faces = [
             {
                 "face_id": int(fid),
@@ -325,6 +330,7 @@ class CameraMonitor:
         with self._lock:
             if len(record):
                 self._part.append(record)
+                self._part_smoothed.append(probs)
                 self._captured[frame.frame_index] = frame.captured_at
             self._analysed += 1
             self._dropped += max(0, frame.frame_index - last_index - 1)
@@ -334,11 +340,11 @@ class CameraMonitor:
     def _flush(self) -> None:
         """Write the rows analysed since the last part as a new part, then summaries."""
         with self._lock:
-            records, captured = self._part, self._captured
-            self._part, self._captured = [], {}
+            records, captured, smoothed = self._part, self._captured, self._part_smoothed
+            self._part, self._captured, self._part_smoothed = [], {}, []
         if not records:
             return
-        table = detection_rows_live(self.stream_id, records, captured)
+        table = detection_rows_live(self.stream_id, records, captured, np.concatenate(smoothed))
         first = min(captured.values())
         name = f"{PART_PREFIX}{first:%Y%m%dT%H%M%SZ}-{self._seq:06d}.parquet"
         write_table(self.folder / name, table, schema.LIVE_DETECTIONS)
@@ -353,7 +359,7 @@ class CameraMonitor:
         self._write_summaries(table)
 
     def _write_summaries(self, part: pa.Table) -> None:
-        new = part.select(_SUMMARY_COLUMNS).to_pandas()
+        new = aggregate.smoothed_view(part.to_pandas())[_SUMMARY_COLUMNS]
         self._summary = (
             new if self._summary is None else pd.concat([self._summary, new], ignore_index=True)
         )
@@ -381,11 +387,11 @@ class CameraMonitor:
 
 
 def detection_rows_live(
-    stream: str, records: list[FaceDetections], captured: dict[int, datetime]
+    stream: str, records: list[FaceDetections], captured: dict[int, datetime], smoothed: np.ndarray
 ) -> pa.Table:
     """Rows in the ``schema.LIVE_DETECTIONS`` layout: ``aggregate.detection_rows`` plus
     ``captured_at`` looked up by frame index in ``captured``."""
-    table = aggregate.detection_rows(stream, records)
+    table = aggregate.detection_rows(stream, records, smoothed)
     when = [captured[i] for i in table.column("frame_index").to_pylist()]
     column = pa.array(when, type=schema.LIVE_DETECTIONS.field("captured_at").type)
     return table.append_column(schema.LIVE_DETECTIONS.field("captured_at"), column)
@@ -395,10 +401,7 @@ def _read_resume(folder: Path) -> _Resume:
     parts = sorted(folder.glob(f"{PART_PREFIX}*.parquet"))
     if not parts:
         return _Resume()
-    tables = [
-        pq.read_table(p, columns=[*_SUMMARY_COLUMNS, "frame_index", "captured_at"]) for p in parts
-    ]
-    table = pa.concat_tables(tables)
+    table = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
     seqs = [int(p.stem.rpartition("-")[2]) for p in parts if p.stem.rpartition("-")[2].isdigit()]
     started = _status_started_at(folder)
     if started is None and table.num_rows:
@@ -410,7 +413,7 @@ def _read_resume(folder: Path) -> _Resume:
         next_face_id=int(face_id.max()) + 1 if len(face_id) else 1,
         next_seq=max(seqs, default=-1) + 1,
         started_at=started,
-        summary=table.select(_SUMMARY_COLUMNS).to_pandas(),
+        summary=aggregate.smoothed_view(table.to_pandas())[_SUMMARY_COLUMNS],
     )
 
 

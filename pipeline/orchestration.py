@@ -24,9 +24,17 @@ import pandas as pd
 from model.errors import InputError, LightEmoError
 from pipeline import aggregate, schema
 from pipeline.aggregate import detection_rows
-from pipeline.analyze import AnalyzeConfig, SegmentJoiner, SegmentResult, Stages, analyze_segment, model_info
+from pipeline.analyze import (
+    AnalyzeConfig,
+    SegmentJoiner,
+    SegmentResult,
+    Stages,
+    analyze_segment,
+    model_info,
+)
 from pipeline.memory import keep_freed_memory
 from pipeline.sinks import ParquetSink, remove_stale_temps, write_json, write_table
+from pipeline.smoothing import smooth_detections
 from pipeline.sources import Segment, VideoInfo, plan_segments, probe_video
 from pipeline.versions import versions
 
@@ -152,7 +160,11 @@ class _VideoJob:
 
     def finish(self, base_run: dict) -> VideoReport:
         self.sink.__exit__(None, None, None)
+        # Whole tracks are known only now: smooth them (looking ahead) and rewrite the rows.
         detections = pd.read_parquet(self.folder / "detections.parquet")
+        if self.config.smoothing.method != "none" and len(detections):
+            detections = smooth_detections(detections, self.config.smoothing)
+            write_table(self.folder / "detections.parquet", detections, schema.DETECTIONS)
         write_table(self.folder / "timeline.parquet", aggregate.timeline(detections), schema.TIMELINE)
         faces = aggregate.faces(detections)
         write_table(self.folder / "faces.parquet", faces, schema.FACES)

@@ -60,10 +60,6 @@ MAX_PANELS = 12
 HOLD_S = 0.5
 """How long ``annotated.mp4`` keeps showing a face's last box between analysed frames."""
 
-SMOOTH_S = 1.0
-"""Moving-average width of the plotted probabilities and segments: wider hides flicker but
-blurs short expressions (``aggregate.segments``' ``smooth_s``)."""
-
 GAP_S = 1.0
 """A face unseen for longer than this leaves a gap in its plot and starts a new segment."""
 
@@ -75,7 +71,7 @@ VideoCallback = Callable[[Path, int, int], None]
 
 def plot_timeline(video_dir: Path, detections: pd.DataFrame | None = None) -> Path:
     """Write ``timeline.png``: one panel per face with its emotion probabilities over time
-    (per analysed frame, smoothed over :data:`SMOOTH_S`) as stacked areas and a thin band
+    (per analysed frame, smoothed per track, see ``pipeline.smoothing``) as stacked areas and a thin band
     of its dominant-emotion segments, on one shared time axis, so a glance shows who felt
     what when. The faces seen longest come first (at most :data:`MAX_PANELS`).
 
@@ -104,11 +100,11 @@ def plot_timeline(video_dir: Path, detections: pd.DataFrame | None = None) -> Pa
 
     fig = _figure(12, 0.9 + 1.45 * len(shown), layout="constrained")
     axes = np.atleast_1d(fig.subplots(len(shown), 1, sharex=True))
-    segments = aggregate.segments(detections, SMOOTH_S, GAP_S)
+    segments = aggregate.segments(detections, GAP_S)
     for ax, face_id in zip(axes, shown, strict=True):
         face = detections[detections["face_id"] == face_id].sort_values("timestamp_s")
         seen = face["timestamp_s"].to_numpy()
-        x, y = _smoothed_series(seen, face[list(EMOTIONS)].to_numpy(np.float64))
+        x, y = _smoothed_series(seen, aggregate.smoothed_view(face)[list(EMOTIONS)].to_numpy(np.float64))
         ax.stackplot(x, y.T, colors=[EMOTION_COLORS[e] for e in EMOTIONS], linewidth=0)
         runs = segments[segments["face_id"] == face_id]
         for emotion, part in runs.groupby("emotion"):
@@ -145,9 +141,9 @@ def _faces_by_importance(detections: pd.DataFrame) -> list[int]:
 
 
 def _smoothed_series(t: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One face's probabilities smoothed over :data:`SMOOTH_S` (as ``aggregate.segments``
-    does, so areas and band agree), each run held for one frame step after its last
-    analysed frame, with a NaN row (a gap in the plot) wherever the face went unseen.
+    """One face's smoothed probabilities (those ``aggregate.segments`` reads, so areas
+    and band agree), each run held for one frame step after its last analysed frame,
+    with a NaN row (a gap in the plot) wherever the face went unseen.
 
     Args:
         t: (n,) float timestamps in seconds, ascending.
@@ -156,13 +152,12 @@ def _smoothed_series(t: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.n
     Returns:
         x (m,) float seconds and y (m, 7) float, m <= 3n.
     """
-    smooth = aggregate.moving_average(t, probs, SMOOTH_S / 2)  # the same smoothing as segments
     step = float(np.median(np.diff(t))) if len(t) > 1 else 0.1
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     for run in np.split(np.arange(len(t)), np.flatnonzero(np.diff(t) > GAP_S) + 1):
         xs += [t[run], [t[run[-1]] + step, np.nan]]
-        ys += [smooth[run], smooth[run[-1:]], np.full((1, probs.shape[1]), np.nan)]
+        ys += [probs[run], probs[run[-1:]], np.full((1, probs.shape[1]), np.nan)]
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -193,7 +188,7 @@ def annotate_video(video_dir: Path, source: Path | None = None) -> Path:
     if not source.is_file():
         raise InputError(source, "input video not found; pass the video's new path as the source")
     info = probe_video(source)
-    detections = _read_parquet(video_dir, "detections.parquet")
+    detections = aggregate.smoothed_view(_read_parquet(video_dir, "detections.parquet"))
     by_frame = {int(i): rows for i, rows in detections.groupby("frame_index")}
     target = video_dir / "annotated.mp4"
     with _atomic(target) as tmp, av.open(str(tmp), "w", format="mp4") as out:
@@ -288,7 +283,7 @@ def write_video_report(video_dir: Path) -> Path:
         )
     parts += [
         "<h2>Emotion segments</h2>",
-        _segment_table(aggregate.segments(detections, SMOOTH_S, GAP_S)),
+        _segment_table(aggregate.segments(detections, GAP_S)),
     ]
     return _write_text(
         video_dir / "report.html", _page(f"{video_id}: lightemo-video report", parts)
@@ -322,7 +317,7 @@ def write_camera_report(camera_dir: Path, detections: pd.DataFrame | None = None
         "<h2>Timeline</h2>",
         _img(plot.read_bytes(), f"emotion timeline of {name}"),
         "<h2>Emotion segments</h2>",
-        _segment_table(aggregate.segments(detections, SMOOTH_S, GAP_S)),
+        _segment_table(aggregate.segments(detections, GAP_S)),
     ]
     return _write_text(camera_dir / "report.html", _page(f"{name}: lightemo-video camera", parts))
 

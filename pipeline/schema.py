@@ -22,6 +22,9 @@ DETECTIONS = pa.schema(
         *_PROBS,
         pa.field("emotion", pa.string()),
         pa.field("confidence", pa.float32()),
+        *[pa.field(f"smoothed_{name}", pa.float32()) for name in EMOTIONS],
+        pa.field("smoothed_emotion", pa.string()),
+        pa.field("smoothed_confidence", pa.float32()),
     ]
 )
 

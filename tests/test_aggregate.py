@@ -56,8 +56,8 @@ def test_faces_summary_shares():
     assert faces.loc[2, "frames"] == 1 and faces.loc[2, "first_seen_s"] == pytest.approx(0.5)
 
 
-def test_segments_are_smoothed_runs():
-    segments = aggregate.segments(_detections(), smooth_s=0.5)
+def test_segments_are_runs_of_the_smoothed_emotion():
+    segments = aggregate.segments(_detections())
     face1 = segments[segments.face_id == 1]
     assert face1["emotion"].tolist() == ["happy", "sad"]
     assert face1["start_s"].tolist() == pytest.approx([0.0, 2.0])
@@ -67,6 +67,49 @@ def test_segments_are_smoothed_runs():
 def test_a_gap_splits_a_segment():
     df = _detections()
     df = df[(df.timestamp_s < 0.45) | (df.timestamp_s > 1.45)]  # face unseen 0.5-1.4 s
-    runs = aggregate.segments(df[df.face_id == 1], smooth_s=0.2, gap_s=0.5)
+    runs = aggregate.segments(df[df.face_id == 1], gap_s=0.5)
     assert runs["emotion"].tolist() == ["happy", "happy", "sad"]
     assert runs["start_s"].tolist() == pytest.approx([0.0, 1.5, 2.0])
+
+
+def test_every_summary_reads_the_smoothed_emotion_with_one_dominant_definition():
+    """Raw rows flicker to 'fear' on every fifth frame; smoothed rows say 'happy'
+    throughout. Faces, timeline and segments follow the smoothed columns, and a face's
+    emotion is the one it holds in most frames (the largest share)."""
+    from pipeline.smoothing import Smoothing, smooth_detections
+
+    frames = [
+        FaceDetections(i, i / 10, np.array([[0, 0, 10, 10]], np.float32), np.ones(1, np.float32),
+                       np.array([_probs("fear" if i % 5 == 0 else "happy", 0.6)]), np.array([1]))
+        for i in range(40)
+    ]
+    raw = aggregate.detection_rows("clip", frames).to_pandas()
+    assert (raw["smoothed_emotion"] == raw["emotion"]).all()  # before smoothing: a copy
+    assert (raw["emotion"] == "fear").sum() == 8
+    rows = smooth_detections(raw, Smoothing("hmm", dwell_s=2.0))
+    assert list(rows.columns) == schema.DETECTIONS.names
+    assert (rows["emotion"] == "fear").sum() == 8  # raw values kept under their names
+    assert set(rows["smoothed_emotion"]) == {"happy"}
+    faces = aggregate.faces(rows)
+    assert faces.loc[0, "emotion"] == "happy" and faces.loc[0, "share_fear"] == 0
+    shares = faces[[f"share_{e}" for e in EMOTIONS]].to_numpy()
+    assert EMOTIONS[int(shares.argmax())] == faces.loc[0, "emotion"]
+    assert set(aggregate.timeline(rows)["emotion"]) == {"happy"}
+    assert aggregate.segments(rows)["emotion"].tolist() == ["happy"]
+    raw_segments = aggregate.segments(raw.drop(columns=[c for c in raw if c.startswith("smoothed_")]))
+    assert len(raw_segments) == 16  # files without smoothed columns: the raw flicker
+
+
+def test_dominant_emotion_is_the_most_held_then_the_most_probable():
+    rows = pd.DataFrame(
+        {"face_id": [1, 1, 1, 2, 2], "emotion": ["sad", "sad", "happy", "happy", "sad"],
+         **{e: [0.0] * 5 for e in EMOTIONS}}
+    )
+    rows.loc[[0, 1], "sad"] = 0.4
+    rows.loc[2, "happy"] = 0.95
+    rows.loc[3, "happy"] = 0.5
+    rows.loc[4, "sad"] = 0.9
+    best = aggregate.dominant(rows, ["face_id"]).set_index("face_id")
+    assert best.loc[1, "emotion"] == "sad"  # two frames beat one more confident frame
+    assert best.loc[2, "emotion"] == "sad"  # a tie goes to the higher mean probability
+    assert best.loc[2, "confidence"] == pytest.approx(0.45)

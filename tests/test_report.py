@@ -340,6 +340,9 @@ def _row(face_id: int, t: float) -> dict:
         **dict(zip(EMOTIONS, probs, strict=True)),
         "emotion": EMOTIONS[int(np.argmax(probs))],
         "confidence": float(probs.max()),
+        **{f"smoothed_{e}": p for e, p in zip(EMOTIONS, probs, strict=True)},
+        "smoothed_emotion": EMOTIONS[int(np.argmax(probs))],
+        "smoothed_confidence": float(probs.max()),
     }
 
 
