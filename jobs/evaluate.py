@@ -19,6 +19,7 @@ from model.data import FaceSet, load_faces, stratified_split
 from model.errors import DataError, ModelError
 from model.ferplus import DEFAULT_FERPLUS_DIR, ferplus_labels
 from model.labels import EMOTIONS, NUM_CLASSES
+from model.preprocess import preprocess_faces
 from model.runtime import WEIGHTS_DIR, EmotionModel, FlipAveraged, open_model_file, resolve_model
 from pipeline.sinks import write_json
 
@@ -139,7 +140,7 @@ def evaluate(
         raise DataError("--labels", f"unknown labels '{labels}'; choose fer2013 or ferplus")
     formats = {}
     for fmt, path in files.items():
-        runtime = open_model_file(path, num_threads=1, tta=tta)
+        runtime = open_model_file(path, num_threads=1, tta=tta, calibrated=False)
         formats[fmt] = evaluate_file(runtime, path, test, latency_runs)
         plain = runtime.model if isinstance(runtime, FlipAveraged) else runtime
         formats[fmt]["test_time_augmentation"] = "flip" if plain is not runtime else "none"
@@ -175,6 +176,64 @@ def evaluate(
         if write_card and not validation and labels == scored_on:  # the shipped report: its own labels
             write_model_report(card_path, out_dir / "metrics.json", card_path.with_suffix(".report.html"))
     return metrics
+
+
+def calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """Expected calibration error: the gap between confidence and accuracy, averaged over
+    equal-width confidence bins weighted by their share of faces."""
+    confidence, right = probs.max(axis=1), probs.argmax(axis=1) == labels
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    gap = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            gap += inside.mean() * abs(confidence[inside].mean() - right[inside].mean())
+    return float(gap)
+
+
+def calibrate(
+    data: str | Path, model: str | None = None, ferplus_dir: str | Path = DEFAULT_FERPLUS_DIR,
+    write_card: bool = True,
+) -> dict:
+    """Fit the temperature that makes a shipped model's confidence honest, on the
+    validation slice it was selected on, scored against the labels it was trained for
+    (FER+ plurality for FER+ models); run as the pipeline runs it (int8, its card's
+    test-time augmentation). Stores ``calibration`` in the card when ``write_card``."""
+    from scipy.optimize import minimize_scalar
+
+    from model.runtime import scale_temperature, test_time_augmentation
+
+    path = resolve_model(model)
+    card_path = path.parent / f"{path.name.split('.')[0]}.json"
+    faces = validation_slice(Path(data), path)
+    trained = json.loads(card_path.read_text()).get("labels", "fer2013") if card_path.is_file() else "fer2013"
+    if trained == "ferplus":
+        faces = ferplus_labels(faces, ferplus_dir)
+    tta = test_time_augmentation(path)
+    probs = open_model_file(path, tta=tta, calibrated=False).predict(preprocess_faces(faces.images))
+
+    def nll(t: float) -> float:
+        scaled = scale_temperature(probs, t)
+        return float(-np.log(np.clip(scaled[np.arange(len(faces)), faces.labels], 1e-12, None)).mean())
+
+    best = minimize_scalar(nll, bounds=(0.05, 10.0), method="bounded")
+    t = round(float(best.x), 4)
+    result = {
+        "temperature": t,
+        "test_time_augmentation": tta,
+        "labels": "ferplus" if trained == "ferplus" else "fer2013",
+        "images": len(faces),
+        "nll_before": round(nll(1.0), 4),
+        "nll_after": round(nll(t), 4),
+        "ece_before": round(calibration_error(probs, faces.labels), 4),
+        "ece_after": round(calibration_error(scale_temperature(probs, t), faces.labels), 4),
+    }
+    if write_card:
+        card = json.loads(card_path.read_text())
+        card["calibration"] = result
+        write_json(card_path, card)
+    return result
 
 
 def _files_to_evaluate(model: str | None) -> dict[str, Path]:

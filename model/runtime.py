@@ -134,6 +134,29 @@ class FlipAveraged:
         return (both[: len(faces)] + both[len(faces) :]) / 2
 
 
+class Calibrated:
+    """Temperature scaling: probabilities softened (T > 1) or sharpened (T < 1) so that a
+    face's confidence matches how often such predictions are right. The temperature is fit
+    on the validation slice (``evaluate --calibrate``) and kept in the model card; the
+    predicted label never changes."""
+
+    def __init__(self, model: EmotionModel, temperature: float) -> None:
+        self.model = model
+        self.temperature = temperature
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        """Probabilities float32 (n, 7) for preprocessed faces float32 (n, 48, 48, 1)."""
+        return scale_temperature(self.model.predict(faces), self.temperature)
+
+
+def scale_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """``softmax(log(probs) / temperature)``, row by row."""
+    logits = np.log(np.clip(probs, 1e-12, None)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    out = np.exp(logits)
+    return (out / out.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 TEST_TIME_AUGMENTATIONS = ("none", "flip")
 
 
@@ -150,9 +173,25 @@ def test_time_augmentation(path: str | Path) -> str:
     return json.loads(card.read_text()).get("test_time_augmentation", "none")
 
 
-def open_model_file(path: str | Path, num_threads: int = 1, tta: str | None = None) -> EmotionModel:
+def temperature(path: str | Path, tta: str) -> float:
+    """The calibration temperature a model card stores for running ``path`` with ``tta``
+    (1.0 when the card has none, or when it was fit for the other test-time augmentation)."""
+    path = Path(path)
+    card = path.parent / f"{path.name.split('.')[0]}.json"
+    if not card.is_file():
+        return 1.0
+    calibration = json.loads(card.read_text()).get("calibration") or {}
+    if calibration.get("test_time_augmentation") != tta:
+        return 1.0
+    return float(calibration.get("temperature", 1.0))
+
+
+def open_model_file(
+    path: str | Path, num_threads: int = 1, tta: str | None = None, calibrated: bool = True
+) -> EmotionModel:
     """A runtime for one ``.tflite`` or ``.keras`` file, wrapped in its test-time
-    augmentation (``None``: the one its model card asks for)."""
+    augmentation (``None``: the one its model card asks for) and, when ``calibrated``,
+    in the temperature its card stores."""
     path = Path(path)
     tta = test_time_augmentation(path) if tta is None else tta
     if tta not in TEST_TIME_AUGMENTATIONS:
@@ -161,7 +200,10 @@ def open_model_file(path: str | Path, num_threads: int = 1, tta: str | None = No
         runtime: EmotionModel = KerasEmotionModel(path)
     else:
         runtime = TFLiteEmotionModel(path, num_threads=num_threads)
-    return FlipAveraged(runtime) if tta == "flip" else runtime
+    if tta == "flip":
+        runtime = FlipAveraged(runtime)
+    t = temperature(path, tta) if calibrated else 1.0
+    return Calibrated(runtime, t) if t != 1.0 else runtime
 
 
 def load_model(model: str | Path | None = None, num_threads: int = 1, tta: str | None = None) -> EmotionModel:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from model.errors import ModelError
-from model.runtime import TEST_TIME_AUGMENTATIONS, resolve_model, test_time_augmentation
+from model.runtime import TEST_TIME_AUGMENTATIONS, resolve_model, temperature, test_time_augmentation
 from pipeline.classify import EmotionClassifier
 from pipeline.detect import DEFAULT_DETECTOR, Detector, make_detector
 from pipeline.records import FaceDetections, Frame
@@ -72,7 +72,8 @@ class AnalyzeConfig:
             raise ModelError("--tta", f"unknown test-time augmentation '{self.tta}'; choose {' or '.join(TEST_TIME_AUGMENTATIONS)}")
         path = resolve_model(self.model)
         digest.update(path.read_bytes())
-        digest.update((self.tta or test_time_augmentation(path)).encode())
+        tta = self.tta or test_time_augmentation(path)
+        digest.update(f"{tta} {temperature(path, tta)}".encode())
         return digest.hexdigest()[:16]
 
 

@@ -387,15 +387,45 @@ def evaluate(
     ferplus_dir: Annotated[
         Path, typer.Option(help="FER+ votes (fer2013new.csv, fer2013_to_ferplus.csv).")
     ] = Path("../shared/datasets/ferplus"),
+    calibrate: Annotated[
+        bool,
+        typer.Option(help="Fit the model's confidence temperature on its validation slice and store it in its card."),
+    ] = False,
+    video_benchmark: Annotated[
+        Path | None,
+        typer.Option(
+            help="Score the model on video instead: a benchmark folder (built there first from "
+            "--data when empty; --split picks validation or test faces).",
+            show_default=False,
+        ),
+    ] = None,
+    split: Annotated[str, typer.Option(help="Video benchmark faces: validation or test.")] = "validation",
+    smoothing: SmoothingOption = "hmm",
+    dwell_s: DwellOption = 2.0,
 ) -> None:
-    """Measure accuracy, macro-F1, per-class scores, size and latency of a model."""
+    """Measure accuracy, macro-F1, per-class scores, size and latency of a model.
+
+    Example: lightemo-video evaluate --model ferplus --labels ferplus
+    """
     from rich.table import Table
 
     from jobs.evaluate import evaluate as run_evaluation
 
+    if video_benchmark is not None:
+        return _evaluate_on_video(video_benchmark, split, data, model, out, Smoothing(smoothing, dwell_s))
     try:
-        if data is None:
-            data = Path("../shared/datasets/fer2013") / ("train" if validation else "test")
+        if data is None or calibrate:
+            data = data or Path("../shared/datasets/fer2013") / ("train" if validation or calibrate else "test")
+        if calibrate:
+            from jobs.evaluate import calibrate as fit_temperature
+
+            result = fit_temperature(data, model, ferplus_dir)
+            err.print(
+                f"temperature {result['temperature']} ({result['labels']} labels, {result['images']} faces): "
+                f"calibration error {result['ece_before']:.3f} -> {result['ece_after']:.3f}, "
+                f"NLL {result['nll_before']:.3f} -> {result['nll_after']:.3f}; stored in the model card"
+            )
+            return None
         metrics = run_evaluation(
             data, model, out, latency_runs, write_card, tta, validation, labels, ferplus_dir
         )
@@ -416,6 +446,34 @@ def evaluate(
             f"{m['throughput_images_per_s']:.0f} images/s batched"
         )
         err.print(table)
+    typer.echo(out / "metrics.json")
+
+
+def _evaluate_on_video(
+    bench: Path, split: str, data: Path | None, model: str | None, out: Path, smoothing: Smoothing
+) -> None:
+    """``evaluate --video-benchmark``: build the clips if needed, run analyze, print scores."""
+    from jobs.video_benchmark import TRUTH_FILE, build_benchmark, score_benchmark
+    from pipeline.analyze import AnalyzeConfig
+
+    try:
+        if not (bench / TRUTH_FILE).is_file():
+            err.print(f"building the {split} video benchmark in {bench} ...")
+            build_benchmark(data or Path("../shared/datasets/fer2013"), bench, split)
+        metrics = score_benchmark(bench, AnalyzeConfig(model=model, smoothing=smoothing), out, [smoothing])
+    except LightEmoError as exc:
+        raise _fail(exc) from None
+    d = metrics["detection"]
+    err.print(f"{metrics['clips']} clips, {metrics['frames']} frames: face recall {d['recall']:.3f}, "
+              f"precision {d['precision']:.3f}, id switches {d['id_switches']}")
+    for name, scores in metrics.items():
+        if isinstance(scores, dict) and "pipeline" in scores:
+            p, o = scores["pipeline"], scores["oracle_boxes"]
+            err.print(
+                f"{name:>10}: macro-F1 FER+ {p['label_ferplus']['macro_f1']:.3f} (true boxes "
+                f"{o['label_ferplus']['macro_f1']:.3f}), FER2013 {p['label']['macro_f1']:.3f}; "
+                f"{p['label_changes_per_s']:.2f} label changes/s (truth {p['true_changes_per_s']:.2f})"
+            )
     typer.echo(out / "metrics.json")
 
 
