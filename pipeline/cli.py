@@ -20,6 +20,7 @@ from jobs.recipes import RECIPES
 from model.errors import LightEmoError
 from pipeline.memory import keep_freed_memory
 from pipeline.export import Format, Level, export
+from pipeline.versions import tool_version
 
 app = typer.Typer(
     help="Per-face emotion timelines from recordings and live cameras.",
@@ -29,6 +30,12 @@ app = typer.Typer(
 )
 err = Console(stderr=True, soft_wrap=True)  # one-line messages stay on one line
 
+
+def _examples(*lines: str) -> str:
+    """A command's ``--help`` epilog: one runnable command line per paragraph (rich
+    joins single newlines)."""
+    return "\n\n".join(["Examples:", *(f"  $ lightemo-video {line}" for line in lines)])
+
 # Options shared by analyze, monitor and bench.
 ModelOption = Annotated[
     str | None, typer.Option(help="Shipped model (plus, ferplus, fast, paper) or a .tflite/.keras path.")
@@ -37,7 +44,7 @@ TtaOption = Annotated[
     str | None,
     typer.Option(
         help="Test-time augmentation: flip (average each face with its mirror; more accurate, "
-        "2x classifier cost) or none [default: what the model card says].",
+        "2x classifier cost) or none (default: what the model card says).",
         show_default=False,
     ),
 ]
@@ -46,8 +53,19 @@ RayAddressOption = Annotated[
 ]
 
 
-@app.callback()
-def main() -> None:
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"lightemo-video {tool_version()}")
+        raise typer.Exit()
+
+
+@app.callback(epilog=_examples("analyze videos/ --out outputs", "export outputs -o all.csv"))
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
     """Per-face emotion timelines from recordings and live cameras."""
     # Our own one-line errors replace FFmpeg's and OpenCV's console chatter; Ray workers
     # inherit these settings from the driver.
@@ -73,7 +91,12 @@ def _fail(exc: LightEmoError) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "train --data fer2013/train --recipe paper --name mymodel --out models/",
+        "train --data fer2013.csv --epochs 2 --max-images 2000 --name smoke",
+    )
+)
 def train(
     data: Annotated[
         Path, typer.Option(help="FER2013 train folder (class subfolders) or fer2013.csv.")
@@ -148,7 +171,12 @@ def train(
     typer.echo(result.card_path)
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "analyze interview.mp4",
+        "analyze videos/ --out outputs --sample-fps 5 --model fast --annotate",
+    )
+)
 def analyze(
     paths: Annotated[list[Path], typer.Argument(help="Video files and/or folders (searched recursively).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("outputs"),
@@ -290,10 +318,27 @@ def _print_summary(reports: list) -> None:
     err.print(table)
 
 
-@app.command("export")
+@app.command(
+    "export",
+    epilog=_examples(
+        "export outputs/interview -o interview.csv",
+        "export outputs --level face -o faces.parquet",
+        "export outputs/interview --level second --format json",
+    ),
+)
 def export_command(
-    video_dir: Annotated[Path, typer.Argument(help="An analysed video folder: OUT/<video_id>.")],
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
+    video_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="An analysed video folder (OUT/<video_id>), or an output folder (OUT): all its videos in one table."
+        ),
+    ],
+    format: Annotated[
+        Format | None,
+        typer.Option(
+            "--format", "-f", help="Output format (default: from -o's extension, else csv).", show_default=False
+        ),
+    ] = None,
     level: Annotated[Level, typer.Option(help="Rows per frame, second, face or segment.")] = Level.segment,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: stdout).")] = None,
 ) -> None:
@@ -307,7 +352,7 @@ def export_command(
 
 
 
-@app.command()
+@app.command(epilog=_examples("bench --clip interview.mp4 --workers 4", "bench --clip interview.mp4 --model fast --detector haar"))
 def bench(
     clip: Annotated[Path, typer.Option(help="Video to analyse, every frame.")] = Path(
         "../shared/sample_videos/face2face_demo_obama.mp4"
@@ -341,13 +386,13 @@ def bench(
     typer.echo(out / "bench.json")
 
 
-@app.command()
+@app.command(epilog=_examples("evaluate --data fer2013/test --model plus", "evaluate --data fer2013.csv --model mymodel.int8.tflite --latency-runs 100"))
 def evaluate(
     data: Annotated[
         Path | None,
         typer.Option(
             help="Labelled split: class-folder tree or fer2013.csv (PublicTest rows) "
-            "[default: ../shared/datasets/fer2013/test, or .../train with --validation].",
+            "(default: ../shared/datasets/fer2013/test, or .../train with --validation).",
             show_default=False,
         ),
     ] = None,
@@ -405,7 +450,7 @@ def evaluate(
     typer.echo(out / "metrics.json")
 
 
-@app.command()
+@app.command(epilog=_examples("report outputs", "report outputs/interview --annotate"))
 def report(
     folder: Annotated[
         Path, typer.Argument(help="An output folder (OUT) or one video folder (OUT/<video_id>).")
@@ -445,7 +490,12 @@ def report(
         typer.echo(path)
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "monitor rtsp://user:pass@192.168.1.20:554/stream1 --out cameras",
+        "monitor rtsp://cam1/live rtsp://cam2/live --sample-fps 2 --duration 3600",
+    )
+)
 def monitor(
     urls: Annotated[
         list[str],
