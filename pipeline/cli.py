@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +23,7 @@ from jobs.recipes import RECIPES
 from model.errors import LightEmoError
 from pipeline.memory import keep_freed_memory
 from pipeline.export import Format, Level, export
+from pipeline.sinks import check_writable_folder
 from pipeline.versions import tool_version
 
 app = typer.Typer(
@@ -89,6 +93,26 @@ def _setup_logging(verbose: bool = False) -> None:
 def _fail(exc: LightEmoError) -> typer.Exit:
     err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
     return typer.Exit(code=1)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``docker stop``, a scheduler's time limit), raised where Ctrl-C's
+    KeyboardInterrupt would be, so it takes the same clean-up path."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block SIGTERM raises :class:`Terminated` (``init_ray`` keeps this
+    handler, where Ray's own would exit with a crash dump)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @app.command(
@@ -225,6 +249,10 @@ def analyze(
         raise _fail(exc) from None
     if not videos:
         raise typer.Exit(code=1)
+    try:
+        check_writable_folder(out)  # before Ray starts and minutes of work are lost
+    except LightEmoError as exc:
+        raise _fail(exc) from None
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -261,30 +289,37 @@ def analyze(
             )
 
         try:
-            reports = analyze_videos(
-                videos, out, config, workers=workers, ray_address=ray_address, force=force,
-                on_progress=on_progress,
-            )
+            with _sigterm_as_interrupt():
+                reports = analyze_videos(
+                    videos, out, config, workers=workers, ray_address=ray_address, force=force,
+                    on_progress=on_progress,
+                )
         except LightEmoError as exc:
             raise _fail(exc) from None
-        except KeyboardInterrupt:
-            err.print("interrupted: finished videos are kept, unfinished ones left no partial files")
-            raise typer.Exit(code=130) from None
+        except KeyboardInterrupt as exc:
+            signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+            what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+            err.print(f"{what}: finished videos are kept, unfinished ones left no partial files")
+            raise typer.Exit(code=128 + signum) from None
     _print_summary(reports)
-    _write_reports(out, [r for r in reports if r.status == "ok"], annotate)
+    _write_reports(out, reports, annotate)
     failed = len(missing) + sum(r.status == "failed" for r in reports)
     if failed:
         err.print(f"[red]{failed} input(s) failed[/]")
         raise typer.Exit(code=1)
 
 
-def _write_reports(out: Path, done: list, annotate: bool) -> None:
-    """Pictures and HTML for the videos analysed now, then the index of the whole folder."""
+def _write_reports(out: Path, reports: list, annotate: bool) -> None:
+    """Pictures and HTML for the videos analysed now, the ones still missing for videos
+    skipped as done (e.g. ``annotated.mp4`` asked for only now), then the index."""
     from pipeline.report import build_reports
 
     try:
-        for report in done:
-            build_reports(out / report.video_id, annotate=annotate)
+        for report in reports:
+            if report.status in ("ok", "skipped"):
+                build_reports(
+                    out / report.video_id, annotate=annotate, missing_only=report.status == "skipped"
+                )
     except LightEmoError as exc:
         err.print(f"[yellow]warning:[/] report not written: {escape(str(exc))}", highlight=False)
     _write_index(out)
