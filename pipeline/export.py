@@ -36,7 +36,11 @@ class Format(str, Enum):
     parquet = "parquet"
 
 
-_FILES = {Level.frame: "detections.parquet", Level.second: "timeline.parquet", Level.face: "faces.parquet"}
+_FILES = {
+    Level.frame: "detections.parquet",
+    Level.second: "timeline.parquet",
+    Level.face: "faces.parquet",
+}
 _SCHEMAS = {
     Level.frame: schema.DETECTIONS,
     Level.second: schema.TIMELINE,

@@ -126,7 +126,8 @@ def check_writable_folder(folder: str | Path) -> Path:
         blocker = next(p for p in folder.parents if p.exists())
         raise OutputError(folder, f"cannot create it: {blocker} is a file, not a folder") from None
     except OSError as exc:
-        raise OutputError(folder, f"cannot write here ({exc.strerror or type(exc).__name__})") from None
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(folder, f"cannot write here ({reason})") from None
     return folder
 
 

@@ -32,7 +32,9 @@ def test_every_help_has_a_runnable_example(command):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Examples:" in result.output
-    examples = [line.strip(" │") for line in result.output.splitlines() if "$ lightemo-video " in line]
+    examples = [
+        line.strip(" │") for line in result.output.splitlines() if "$ lightemo-video " in line
+    ]
     assert examples, result.output
     if command is not None:
         assert all(line.startswith(f"$ lightemo-video {command} ") for line in examples), examples

@@ -51,7 +51,9 @@ def out(tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
     write_analysed_video(out, "alpha", 30, seed=1)
     write_analysed_video(out, "beta", 25, seed=2)
-    write_json(out / "broken" / "run.json", {"video_id": "broken", "status": "failed", "reason": "x"})
+    write_json(
+        out / "broken" / "run.json", {"video_id": "broken", "status": "failed", "reason": "x"}
+    )
     return out
 
 
@@ -78,7 +80,9 @@ def test_csv_has_times_in_milliseconds_and_probabilities_in_6_decimals(out, leve
     assert floats, text[:200]
     for column in floats:
         worst = table[column].map(_decimals).max()
-        assert worst <= (3 if column.endswith("_s") else 6), f"{column}: {table[column].tolist()[:5]}"
+        assert worst <= (3 if column.endswith("_s") else 6), (
+            f"{column}: {table[column].tolist()[:5]}"
+        )
 
 
 def test_rounding_keeps_the_values(out):
@@ -124,7 +128,9 @@ def test_an_output_folder_exports_all_its_videos_in_one_table(out, tmp_path, lev
     assert len(back) == rows
     assert back["video_id"].drop_duplicates().tolist() == ["alpha", "beta"]  # failed one left out
     if suffix == "parquet":
-        expected = {"frame": schema.DETECTIONS, "second": schema.TIMELINE, "face": schema.FACES}[level]
+        expected = {"frame": schema.DETECTIONS, "second": schema.TIMELINE, "face": schema.FACES}[
+            level
+        ]
         assert list(back.columns) == expected.names
 
 

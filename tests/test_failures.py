@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from tests.conftest import DEMO_CLIP, ROOT
+from tests.conftest import DEMO_CLIP, ROOT, missing_system_component
 
 runner = CliRunner()
 # Port 9 (discard) on loopback answers nobody: any attempt to start Ray fails with
@@ -32,7 +32,9 @@ def read_only_folder(tmp_path):
     folder.chmod(0o555)
     immutable = os.geteuid() == 0
     if immutable and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
-        pytest.skip("root and no chattr +i here: cannot make a folder read-only for root")
+        missing_system_component(
+            "chattr +i (e2fsprogs) failed: cannot make a folder read-only for root"
+        )
     yield folder
     if immutable:
         subprocess.run(["chattr", "-i", str(folder)], check=True)
@@ -61,7 +63,9 @@ def test_out_below_a_file_is_reported_before_ray(tmp_path):
 
 
 def test_read_only_out_is_reported_before_ray(read_only_folder):
-    result = runner.invoke(app, ["analyze", str(DEMO_CLIP), "--out", str(read_only_folder), *NO_RAY])
+    result = runner.invoke(
+        app, ["analyze", str(DEMO_CLIP), "--out", str(read_only_folder), *NO_RAY]
+    )
     _one_line_error(result, read_only_folder, "cannot write here (")
     assert not list(read_only_folder.iterdir())
 
@@ -69,7 +73,9 @@ def test_read_only_out_is_reported_before_ray(read_only_folder):
 def test_dangling_link_in_an_input_folder_is_a_failed_input(tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "gone.mp4").symlink_to(tmp_path / "deleted.mp4")
-    result = runner.invoke(app, ["analyze", str(tmp_path / "in"), "--out", str(tmp_path / "out"), *NO_RAY])
+    result = runner.invoke(
+        app, ["analyze", str(tmp_path / "in"), "--out", str(tmp_path / "out"), *NO_RAY]
+    )
     _one_line_error(result, tmp_path / "in" / "gone.mp4", "dangling symbolic link")
 
 
@@ -88,7 +94,9 @@ def analysed(tmp_path_factory):
 def test_a_dangling_link_fails_alone_and_the_rest_completes(analysed):
     _, out, result = analysed
     assert result.exit_code == 1, result.output
-    assert "gone.mp4: dangling symbolic link" in result.output and "1 input(s) failed" in result.output
+    assert (
+        "gone.mp4: dangling symbolic link" in result.output and "1 input(s) failed" in result.output
+    )
     assert json.loads((out / "demo" / "run.json").read_text())["status"] == "ok"
     assert not (out / "demo" / "annotated.mp4").exists()
 
@@ -118,9 +126,24 @@ def test_sigterm_is_handled_as_ctrl_c(tmp_path):
     for name in ("a.mp4", "b.mp4"):
         shutil.copy(DEMO_CLIP, videos / name)
     out = tmp_path / "out"
-    command = [sys.executable, "-c", "from pipeline.cli import app; app()", "analyze", str(videos),
-               "--out", str(out), "--sample-fps", "0", "--segment-frames", "10", "--workers", "1"]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [
+        sys.executable,
+        "-c",
+        "from pipeline.cli import app; app()",
+        "analyze",
+        str(videos),
+        "--out",
+        str(out),
+        "--sample-fps",
+        "0",
+        "--segment-frames",
+        "10",
+        "--workers",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         if (out / "a" / "run.json").exists() and list((out / "b").glob(".tmp-detections*")):

@@ -11,7 +11,7 @@ import pytest
 
 from model.errors import InputError
 from pipeline.sources import VideoFileSource, find_videos, plan_segments, probe_video
-from tests.conftest import DEMO_CLIP, write_clip
+from tests.conftest import DEMO_CLIP, missing_system_component, write_clip
 from tests.media import ffmpeg, has_encoder, make_rotated, make_vfr, presentation_times
 
 
@@ -64,7 +64,7 @@ def recordings(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("kind", ["h264", "h264-bframes", "hevc-mov"])
 def test_variable_frame_rate_times_are_presentation_times(recordings, kind):
     if kind not in recordings:
-        pytest.skip("this ffmpeg build has no HEVC encoder")
+        missing_system_component("this ffmpeg build has no HEVC encoder")
     path = recordings[kind]
     info = probe_video(path)
     truth = presentation_times(path)
@@ -80,7 +80,7 @@ def test_variable_frame_rate_times_are_presentation_times(recordings, kind):
 @pytest.mark.parametrize("sample_fps, segment_frames", [(0, 37), (0, 150), (10, 37), (5, 11)])
 def test_segmented_decoding_equals_one_pass(recordings, kind, sample_fps, segment_frames):
     if kind not in recordings:
-        pytest.skip("this ffmpeg build has no HEVC encoder")
+        missing_system_component("this ffmpeg build has no HEVC encoder")
     info = probe_video(recordings[kind])
     whole, parts = _whole_and_segmented(info, sample_fps, segment_frames)
     assert len(plan_segments(info, segment_frames, sample_fps)) > 1 or segment_frames == 150
@@ -213,8 +213,9 @@ def test_dangling_links_and_unreadable_files_are_failed_inputs(shared_tmp):
     named.symlink_to(shared_tmp / "moved.mp4")
     videos, errors = _unprivileged(_find, [folder, named])
     assert videos == [good.resolve()]
+    dangling = "dangling symbolic link (its target {} does not exist)"
     assert errors == [
-        (str(folder / "gone.mp4"), f"dangling symbolic link (its target {shared_tmp / 'deleted.mp4'} does not exist)"),
+        (str(folder / "gone.mp4"), dangling.format(shared_tmp / "deleted.mp4")),
         (str(locked), "permission denied: the file cannot be read"),
-        (str(named), f"dangling symbolic link (its target {shared_tmp / 'moved.mp4'} does not exist)"),
+        (str(named), dangling.format(shared_tmp / "moved.mp4")),
     ]
