@@ -587,6 +587,7 @@ def monitor(
             analyze=AnalyzeConfig(sample_fps=sample_fps, model=model, tta=tta), roll_seconds=roll_seconds
         )
         config.analyze.fingerprint()  # fails early on a missing or broken model
+        check_writable_folder(out)  # before Ray starts
     except LightEmoError as exc:
         raise _fail(exc) from None
     logging.getLogger("pipeline").setLevel(logging.WARNING)  # the live table shows the rest

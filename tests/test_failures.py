@@ -62,6 +62,13 @@ def test_out_below_a_file_is_reported_before_ray(tmp_path):
     _one_line_error(result, out, f"cannot create it: {tmp_path / 'file'} is a file, not a folder")
 
 
+def test_monitor_out_that_is_a_file_is_reported_before_ray(tmp_path):
+    out = tmp_path / "cameras"
+    out.write_text("x")
+    result = runner.invoke(app, ["monitor", "rtsp://127.0.0.1:9/live", "--out", str(out), *NO_RAY])
+    _one_line_error(result, out, "is a file, not a folder")
+
+
 def test_read_only_out_is_reported_before_ray(read_only_folder):
     result = runner.invoke(
         app, ["analyze", str(DEMO_CLIP), "--out", str(read_only_folder), *NO_RAY]
