@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +41,7 @@ def _examples(*lines: str) -> str:
     joins single newlines)."""
     return "\n\n".join(["Examples:", *(f"  $ lightemo-video {line}" for line in lines)])
 
+
 # Options shared by analyze, monitor and bench.
 ModelOption = Annotated[
     str | None, typer.Option(help="Shipped model (plus, ferplus, fast, paper) or a .tflite/.keras path.")
@@ -58,6 +60,7 @@ RayAddressOption = Annotated[
 
 
 def _print_version(value: bool) -> None:
+    """``--version``: eager, so it answers before any command runs."""
     if value:
         typer.echo(f"lightemo-video {tool_version()}")
         raise typer.Exit()
@@ -108,6 +111,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     def handler(signum: int, frame: object) -> None:
         raise Terminated
 
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may handle signals
+        return
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
