@@ -153,8 +153,9 @@ def load_csv(file: str | Path, usage: str | None = None) -> FaceSet:
             raise DataError(
                 file, f"missing column(s) {', '.join(sorted(missing))}; expected emotion,pixels,Usage"
             )
-        for row_number, row in enumerate(reader, start=2):
-            where = f"{file}:{row_number}"
+        for row in reader:
+            where = f"{file}:{reader.line_num}"
+            _check_fields(row, reader.fieldnames, where)
             row_usage = (row.get("Usage") or "").strip()
             if usage is not None and row_usage != usage:
                 continue
@@ -164,6 +165,18 @@ def load_csv(file: str | Path, usage: str | None = None) -> FaceSet:
     if not images:
         raise DataError(file, "no rows" + (f" with Usage {usage}" if usage else ""))
     return FaceSet(np.stack(images), np.asarray(labels, dtype=np.int64), tuple(names))
+
+
+def _check_fields(row: dict, fieldnames: list[str], where: str) -> None:
+    """A row cut short (DictReader fills the missing fields with None) or with extra
+    fields is an error, whichever field it lacks: silently taking it as, say, a row
+    without a Usage would train on it, or drop it, unnoticed."""
+    extra = row.get(None)
+    missing = [name for name in fieldnames if row.get(name) is None]
+    if missing or extra:
+        count = len(fieldnames) - len(missing) + len(extra or ())
+        lacks = f"; missing {', '.join(missing)}" if missing else ""
+        raise DataError(where, f"row has {count} fields, expected {len(fieldnames)} ({','.join(fieldnames)}){lacks}")
 
 
 def _parse_label(text: str | None, where: str) -> int:

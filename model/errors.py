@@ -29,5 +29,9 @@ class InputError(LightEmoError):
     """A video path that is missing, not a video, empty or corrupt."""
 
 
+class OutputError(LightEmoError):
+    """An output folder or file that cannot be created or written."""
+
+
 class StreamError(LightEmoError):
     """A live camera that cannot be reached or stops sending frames."""

@@ -50,8 +50,9 @@ def resolve_model(model: str | Path | None = None, fmt: str = "tflite") -> Path:
         return path
     card = WEIGHTS_DIR / f"{model}.json"
     if not card.is_file():
-        names = sorted(p.stem for p in WEIGHTS_DIR.glob("*.json"))
-        raise ModelError(model, f"no such model; shipped models: {', '.join(names) or 'none'}")
+        raise ModelError(
+            model, f"no such model; choose {', '.join(MODEL_ALIASES)} or a .tflite/.keras file"
+        )
     files = json.loads(card.read_text())["files"]
     found = WEIGHTS_DIR / files[fmt]
     if not found.is_file():

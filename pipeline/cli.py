@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +24,9 @@ from jobs.recipes import RECIPES
 from model.errors import LightEmoError
 from pipeline.export import Format, Level, export
 from pipeline.memory import keep_freed_memory
+from pipeline.sinks import check_writable_folder
 from pipeline.smoothing import Smoothing
+from pipeline.versions import tool_version
 
 app = typer.Typer(
     help="Per-face emotion timelines from recordings and live cameras.",
@@ -30,6 +36,13 @@ app = typer.Typer(
 )
 err = Console(stderr=True, soft_wrap=True)  # one-line messages stay on one line
 
+
+def _examples(*lines: str) -> str:
+    """A command's ``--help`` epilog: one runnable command line per paragraph (rich
+    joins single newlines)."""
+    return "\n\n".join(["Examples:", *(f"  $ lightemo-video {line}" for line in lines)])
+
+
 # Options shared by analyze, monitor and bench.
 ModelOption = Annotated[
     str | None, typer.Option(help="Shipped model (plus, ferplus, fast, paper) or a .tflite/.keras path.")
@@ -38,7 +51,7 @@ TtaOption = Annotated[
     str | None,
     typer.Option(
         help="Test-time augmentation: flip (average each face with its mirror; more accurate, "
-        "2x classifier cost) or none [default: what the model card says].",
+        "2x classifier cost) or none (default: what the model card says).",
         show_default=False,
     ),
 ]
@@ -57,8 +70,20 @@ RayAddressOption = Annotated[
 ]
 
 
-@app.callback()
-def main() -> None:
+def _print_version(value: bool) -> None:
+    """``--version``: eager, so it answers before any command runs."""
+    if value:
+        typer.echo(f"lightemo-video {tool_version()}")
+        raise typer.Exit()
+
+
+@app.callback(epilog=_examples("analyze videos/ --out outputs", "export outputs -o all.csv"))
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
     """Per-face emotion timelines from recordings and live cameras."""
     # Our own one-line errors replace FFmpeg's and OpenCV's console chatter; Ray workers
     # inherit these settings from the driver.
@@ -84,7 +109,35 @@ def _fail(exc: LightEmoError) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-@app.command()
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``docker stop``, a scheduler's time limit), raised where Ctrl-C's
+    KeyboardInterrupt would be, so it takes the same clean-up path."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block SIGTERM raises :class:`Terminated` (``init_ray`` keeps this
+    handler, where Ray's own would exit with a crash dump)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may handle signals
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@app.command(
+    epilog=_examples(
+        "train --data fer2013/train --recipe paper --name mymodel --out models/",
+        "train --data fer2013.csv --epochs 2 --max-images 2000 --name smoke",
+    )
+)
 def train(
     data: Annotated[
         Path, typer.Option(help="FER2013 train folder (class subfolders) or fer2013.csv.")
@@ -159,7 +212,12 @@ def train(
     typer.echo(result.card_path)
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "analyze interview.mp4",
+        "analyze videos/ --out outputs --sample-fps 5 --model fast --annotate",
+    )
+)
 def analyze(
     paths: Annotated[list[Path], typer.Argument(help="Video files and/or folders (searched recursively).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("outputs"),
@@ -211,6 +269,10 @@ def analyze(
         raise _fail(exc) from None
     if not videos:
         raise typer.Exit(code=1)
+    try:
+        check_writable_folder(out)  # before Ray starts and minutes of work are lost
+    except LightEmoError as exc:
+        raise _fail(exc) from None
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -247,30 +309,37 @@ def analyze(
             )
 
         try:
-            reports = analyze_videos(
-                videos, out, config, workers=workers, ray_address=ray_address, force=force,
-                on_progress=on_progress,
-            )
+            with _sigterm_as_interrupt():
+                reports = analyze_videos(
+                    videos, out, config, workers=workers, ray_address=ray_address, force=force,
+                    on_progress=on_progress,
+                )
         except LightEmoError as exc:
             raise _fail(exc) from None
-        except KeyboardInterrupt:
-            err.print("interrupted: finished videos are kept, unfinished ones left no partial files")
-            raise typer.Exit(code=130) from None
+        except KeyboardInterrupt as exc:
+            signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+            what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+            err.print(f"{what}: finished videos are kept, unfinished ones left no partial files")
+            raise typer.Exit(code=128 + signum) from None
     _print_summary(reports)
-    _write_reports(out, [r for r in reports if r.status == "ok"], annotate)
+    _write_reports(out, reports, annotate)
     failed = len(missing) + sum(r.status == "failed" for r in reports)
     if failed:
         err.print(f"[red]{failed} input(s) failed[/]")
         raise typer.Exit(code=1)
 
 
-def _write_reports(out: Path, done: list, annotate: bool) -> None:
-    """Pictures and HTML for the videos analysed now, then the index of the whole folder."""
+def _write_reports(out: Path, reports: list, annotate: bool) -> None:
+    """Pictures and HTML for the videos analysed now, the ones still missing for videos
+    skipped as done (e.g. ``annotated.mp4`` asked for only now), then the index."""
     from pipeline.report import build_reports
 
     try:
-        for report in done:
-            build_reports(out / report.video_id, annotate=annotate)
+        for report in reports:
+            if report.status in ("ok", "skipped"):
+                build_reports(
+                    out / report.video_id, annotate=annotate, missing_only=report.status == "skipped"
+                )
     except LightEmoError as exc:
         err.print(f"[yellow]warning:[/] report not written: {escape(str(exc))}", highlight=False)
     _write_index(out)
@@ -304,10 +373,27 @@ def _print_summary(reports: list) -> None:
     err.print(table)
 
 
-@app.command("export")
+@app.command(
+    "export",
+    epilog=_examples(
+        "export outputs/interview -o interview.csv",
+        "export outputs --level face -o faces.parquet",
+        "export outputs/interview --level second --format json",
+    ),
+)
 def export_command(
-    video_dir: Annotated[Path, typer.Argument(help="An analysed video folder: OUT/<video_id>.")],
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
+    video_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="An analysed video folder (OUT/<video_id>), or an output folder (OUT): all its videos in one table."
+        ),
+    ],
+    format: Annotated[
+        Format | None,
+        typer.Option(
+            "--format", "-f", help="Output format (default: from -o's extension, else csv).", show_default=False
+        ),
+    ] = None,
     level: Annotated[Level, typer.Option(help="Rows per frame, second, face or segment.")] = Level.segment,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: stdout).")] = None,
 ) -> None:
@@ -321,7 +407,7 @@ def export_command(
 
 
 
-@app.command()
+@app.command(epilog=_examples("bench --clip interview.mp4 --workers 4", "bench --clip interview.mp4 --model fast --detector haar"))
 def bench(
     clip: Annotated[Path, typer.Option(help="Video to analyse, every frame.")] = Path(
         "../shared/sample_videos/face2face_demo_obama.mp4"
@@ -355,13 +441,20 @@ def bench(
     typer.echo(out / "bench.json")
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "evaluate --data fer2013/test --model plus",
+        "evaluate --model ferplus --labels ferplus",
+        "evaluate --video-benchmark outputs/video-benchmark/test --split test",
+        "evaluate --data fer2013.csv --model mymodel.int8.tflite --latency-runs 100",
+    )
+)
 def evaluate(
     data: Annotated[
         Path | None,
         typer.Option(
             help="Labelled split: class-folder tree or fer2013.csv (PublicTest rows) "
-            "[default: ../shared/datasets/fer2013/test, or .../train with --validation].",
+            "(default: ../shared/datasets/fer2013/test, or .../train with --validation).",
             show_default=False,
         ),
     ] = None,
@@ -403,10 +496,8 @@ def evaluate(
     smoothing: SmoothingOption = "hmm",
     dwell_s: DwellOption = 2.0,
 ) -> None:
-    """Measure accuracy, macro-F1, per-class scores, size and latency of a model.
-
-    Example: lightemo-video evaluate --model ferplus --labels ferplus
-    """
+    """Measure accuracy, macro-F1, per-class scores, size and latency of a model, its
+    confidence calibration (--calibrate), or how it does on video (--video-benchmark)."""
     from rich.table import Table
 
     from jobs.evaluate import evaluate as run_evaluation
@@ -477,7 +568,7 @@ def _evaluate_on_video(
     typer.echo(out / "metrics.json")
 
 
-@app.command()
+@app.command(epilog=_examples("report outputs", "report outputs/interview --annotate"))
 def report(
     folder: Annotated[
         Path, typer.Argument(help="An output folder (OUT) or one video folder (OUT/<video_id>).")
@@ -517,7 +608,12 @@ def report(
         typer.echo(path)
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "monitor rtsp://user:pass@192.168.1.20:554/stream1 --out cameras",
+        "monitor rtsp://cam1/live rtsp://cam2/live --sample-fps 2 --duration 3600",
+    )
+)
 def monitor(
     urls: Annotated[
         list[str],
@@ -579,6 +675,7 @@ def monitor(
             roll_seconds=roll_seconds,
         )
         config.analyze.fingerprint()  # fails early on a missing or broken model
+        check_writable_folder(out)  # before Ray starts
     except LightEmoError as exc:
         raise _fail(exc) from None
     logging.getLogger("pipeline").setLevel(logging.WARNING)  # the live table shows the rest

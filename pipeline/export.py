@@ -1,4 +1,8 @@
-"""Export one analysed video's results as CSV, JSON or Parquet at a chosen level."""
+"""Export analysed videos' results as CSV, JSON or Parquet at a chosen level.
+
+The source is one analysed video folder (``OUT/<video_id>``) or a whole output folder
+(``OUT``): then every analysed video's rows go into one table, told apart by ``video_id``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ import pandas as pd
 from model.errors import InputError
 from pipeline import aggregate, schema
 from pipeline.sinks import write_table
+
+TIME_DECIMALS = 3  # milliseconds: finer than any frame interval
+PROB_DECIMALS = 6  # well below the int8 model's resolution (1/256)
 
 
 class Level(str, Enum):
@@ -29,7 +36,11 @@ class Format(str, Enum):
     parquet = "parquet"
 
 
-_FILES = {Level.frame: "detections.parquet", Level.second: "timeline.parquet", Level.face: "faces.parquet"}
+_FILES = {
+    Level.frame: "detections.parquet",
+    Level.second: "timeline.parquet",
+    Level.face: "faces.parquet",
+}
 _SCHEMAS = {
     Level.frame: schema.DETECTIONS,
     Level.second: schema.TIMELINE,
@@ -38,13 +49,54 @@ _SCHEMAS = {
 }
 
 
-def load_level(video_dir: Path, level: Level) -> pd.DataFrame:
-    """The table of ``level`` for an analysed video folder (``outputs/<video_id>``)."""
-    if not (video_dir / "detections.parquet").is_file():
-        raise InputError(video_dir, "not an analysed video folder (no detections.parquet); run analyze first")
+def choose_format(fmt: Format | None, output: Path | None) -> Format:
+    """``fmt`` when given, else the one ``output``'s extension names, else CSV; so
+    ``-o faces.json`` writes JSON without also saying ``--format json``."""
+    if fmt is not None:
+        return fmt
+    suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+    return Format(suffix) if suffix in Format.__members__ else Format.csv
+
+
+def video_folders(path: Path) -> list[Path]:
+    """The analysed video folders an export reads: ``path`` itself when it is one, else
+    its subfolders holding results (failed videos and cameras have none), by name.
+
+    Raises:
+        InputError: ``path`` is neither.
+    """
+    if (path / "detections.parquet").is_file():
+        return [path]
+    folders = sorted(p.parent for p in path.glob("*/detections.parquet")) if path.is_dir() else []
+    if not folders:
+        raise InputError(
+            path,
+            "not an analysed video folder (no detections.parquet) nor an output folder of "
+            "analysed videos; run analyze first",
+        )
+    return folders
+
+
+def load_level(path: Path, level: Level) -> pd.DataFrame:
+    """The table of ``level`` for an analysed video folder (``OUT/<video_id>``), or of all
+    videos of an output folder (``OUT``) in one table."""
+    tables = [_load_video(folder, level) for folder in video_folders(path)]
+    return tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
+
+
+def _load_video(video_dir: Path, level: Level) -> pd.DataFrame:
     if level is Level.segment:
         return aggregate.segments(pd.read_parquet(video_dir / "detections.parquet"))
     return pd.read_parquet(video_dir / _FILES[level])
+
+
+def rounded(table: pd.DataFrame) -> pd.DataFrame:
+    """Times (``*_s`` columns) to the millisecond and every other float to 6 decimals, so
+    text exports read ``1.24`` rather than ``1.2400000000000002`` (or float32's
+    ``0.83921569``) and stay small; Parquet keeps the stored values."""
+    floats = table.select_dtypes("floating").columns
+    decimals = {c: TIME_DECIMALS if c.endswith("_s") else PROB_DECIMALS for c in floats}
+    return table.astype({c: "float64" for c in floats}).round(decimals)
 
 
 def clock(seconds: float) -> str:
@@ -54,21 +106,26 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:04.1f}" if hours else f"{minutes:02d}:{secs:04.1f}"
 
 
-def export(video_dir: Path, fmt: Format, level: Level, output: Path | None) -> str | None:
-    """Write the export to ``output`` atomically, or return it as text when ``output`` is
-    None (CSV and JSON only)."""
-    table = load_level(video_dir, level)
+def export(path: Path, fmt: Format | None, level: Level, output: Path | None) -> str | None:
+    """Write the export of a video folder or output folder ``path`` to ``output``
+    atomically, or return it as text when ``output`` is None (CSV and JSON only).
+
+    ``fmt`` None follows ``output``'s extension (``.csv``, ``.json``, ``.parquet``).
+    """
+    fmt = choose_format(fmt, output)
+    table = load_level(path, level)
     if fmt is Format.parquet:
         if output is None:
             raise InputError("-o", "Parquet is binary: give an output file with -o FILE")
         write_table(output, table, _SCHEMAS[level])
         return None
+    table = rounded(table)
     if level is Level.segment:
         table = table.assign(start=table["start_s"].map(clock), end=table["end_s"].map(clock))
     text = (
         table.to_csv(index=False)
         if fmt is Format.csv
-        else table.to_json(orient="records", indent=1, double_precision=6) + "\n"
+        else table.to_json(orient="records", indent=1) + "\n"
     )
     if output is None:
         return text

@@ -13,6 +13,8 @@ import functools
 import hashlib
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -327,10 +329,15 @@ def use_cluster_token(ray_address: str | None) -> None:
 
 
 def init_ray(workers: int | None, ray_address: str | None) -> None:
-    """Start an embedded local Ray with ``workers`` CPUs, or connect to ``ray_address``."""
+    """Start an embedded local Ray with ``workers`` CPUs, or connect to ``ray_address``.
+
+    A SIGTERM handler the caller installed stays in place (``ray.init`` would replace it
+    with one that exits), so the CLI can treat SIGTERM as Ctrl-C.
+    """
     import ray
 
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    previous_sigterm = signal.getsignal(signal.SIGTERM)
     if ray_address:
         import model
         import pipeline
@@ -347,6 +354,8 @@ def init_ray(workers: int | None, ray_address: str | None) -> None:
         # "local": always a fresh embedded Ray, even when a `ray start` cluster runs on this
         # machine (plain ray.init() would join it, and refuse num_cpus).
         ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **quiet)
+    if callable(previous_sigterm) and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous_sigterm)  # ray.init's exits: keep the caller's
 
 
 def _check_reachable(ray_address: str, timeout_s: float = 5.0) -> None:

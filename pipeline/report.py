@@ -393,7 +393,10 @@ _CAMERA_STEPS: dict[str, Callable[[Path], Path]] = {
 
 
 def build_reports(
-    out_dir_or_video_dir: Path, annotate: bool = False, on_video: VideoCallback | None = None
+    out_dir_or_video_dir: Path,
+    annotate: bool = False,
+    on_video: VideoCallback | None = None,
+    missing_only: bool = False,
 ) -> list[Path]:
     """(Re)build ``timeline.png`` and ``report.html`` (and ``annotated.mp4`` when asked) for
     every successfully analysed video, plus the index ``OUT/report.html`` when given an
@@ -406,6 +409,8 @@ def build_reports(
         out_dir_or_video_dir: an output folder ``OUT`` or one video folder ``OUT/<video_id>``.
         annotate: also write ``annotated.mp4`` (decodes and re-encodes every input frame).
         on_video: called before each video as ``on_video(folder, videos_done, videos_total)``.
+        missing_only: make only the files a folder lacks (and those after a new one, so
+            ``report.html`` links a new ``annotated.mp4``); for videos already complete.
 
     Returns:
         The files written, index last.
@@ -429,12 +434,17 @@ def build_reports(
     for done, folder in enumerate(todo):
         if on_video:
             on_video(folder, done, len(todo))
+        wrote_here = False
         for name, step in (_CAMERA_STEPS if _is_camera(folder) else _STEPS).items():
-            if annotate or step is not annotate_video:
-                try:
-                    written.append(step(folder))
-                except LightEmoError as exc:
-                    log.warning("%s: no %s: %s", folder.name, name, exc)
+            if step is annotate_video and not annotate:
+                continue
+            if missing_only and not wrote_here and (folder / name).is_file():
+                continue
+            try:
+                written.append(step(folder))
+                wrote_here = True
+            except LightEmoError as exc:
+                log.warning("%s: no %s: %s", folder.name, name, exc)
     if not single:
         written.append(write_index(path))
     return written

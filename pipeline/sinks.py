@@ -17,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from model.errors import OutputError
+
 TEMP_PREFIX = ".tmp-"
 
 
@@ -102,6 +104,31 @@ def write_json(path: str | Path, payload: dict) -> None:
         handle.write("\n")
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
+
+
+def check_writable_folder(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and prove a file can be written in it, so an unusable
+    output folder is reported up front rather than after minutes of work.
+
+    Raises:
+        OutputError: naming the folder and why (a file is in the way, read-only,
+            permission denied, no space, ...).
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(folder, "is a file, not a folder; give a folder for the outputs")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX + "probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(p for p in folder.parents if p.exists())
+        raise OutputError(folder, f"cannot create it: {blocker} is a file, not a folder") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(folder, f"cannot write here ({reason})") from None
+    return folder
 
 
 def remove_stale_temps(folder: str | Path) -> None:

@@ -14,6 +14,7 @@ k / sample_fps seconds.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -246,22 +247,46 @@ def find_videos(paths: list[Path]) -> tuple[list[Path], list[InputError]]:
     """Expand files and folders (searched recursively) into video files.
 
     Returns the videos in a stable order and an error for each path that does not
-    exist or is a folder without videos. Files named explicitly are kept whatever their
-    suffix, so a non-video file gets its own clear error when it is probed.
+    exist, is a folder without videos, or cannot be read: a dangling symbolic link or a
+    file without read permission, named or found in a folder under a video suffix, is a
+    failed input rather than silently skipped. Files named explicitly are kept whatever
+    their suffix, so a non-video file gets its own clear error when it is probed.
     """
     videos: list[Path] = []
     errors: list[InputError] = []
     for path in paths:
-        if not path.exists():
-            errors.append(InputError(path, "no such file or folder"))
-        elif path.is_dir():
+        if path.is_dir():
             found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+                p for p in path.rglob("*")
+                if p.suffix.lower() in VIDEO_SUFFIXES and (p.is_file() or not p.exists())
             )
             if not found:
                 errors.append(InputError(path, "folder holds no video files"))
-            videos.extend(found)
         else:
-            videos.append(path)
+            found = [path]
+        for candidate in found:
+            problem = unreadable(candidate)
+            if problem is None:
+                videos.append(candidate)
+            else:
+                errors.append(InputError(candidate, problem))
     unique = list(dict.fromkeys(p.resolve() for p in videos))
     return unique, errors
+
+
+def unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be read as an input file (None when it can be opened)."""
+    if path.is_symlink() and not path.exists():
+        return f"dangling symbolic link (its target {os.readlink(path)} does not exist)"
+    if not path.exists():
+        return "no such file or folder"
+    try:
+        with path.open("rb"):
+            pass
+    except PermissionError:
+        return "permission denied: the file cannot be read"
+    except IsADirectoryError:
+        return None  # probe_video names it
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    return None

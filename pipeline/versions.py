@@ -14,3 +14,11 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[dist] = "not installed"
     return out
+
+
+def tool_version() -> str:
+    """This package's installed version ("unknown" when run from a checkout not installed)."""
+    try:
+        return metadata.version("lightemo-video")
+    except metadata.PackageNotFoundError:
+        return "unknown"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 # Every Ray the tests start (embedded or `ray start`) listens on loopback only; set before
 # Ray is imported, as the CLI does.
@@ -18,6 +19,15 @@ SHARED = ROOT.parent / "shared"
 DEMO_CLIP = ROOT / "sample_videos" / "astronaut_demo.mp4"
 FER_TRAIN = SHARED / "datasets" / "fer2013" / "train"
 FER_TEST = SHARED / "datasets" / "fer2013" / "test"
+
+
+def missing_system_component(reason: str) -> NoReturn:
+    """Skip a test whose system component (GStreamer, Chromium, an FFmpeg encoder, a
+    command) is absent, or fail it when ``CI=true``: CI installs every component
+    (``scripts/test.sh``), so there a skip would hide a broken set-up."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and a system component is missing: {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 def shared_path(*parts: str) -> Path:

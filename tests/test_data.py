@@ -58,6 +58,31 @@ def test_malformed_csv_rows_name_the_row(tmp_path, rows, header, message):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "row, missing",
+    [
+        (f"0,{PIXELS}", "Usage"),  # cut before its Usage field: was taken as a row without one
+        ("0", "pixels, Usage"),
+        (f"0,{PIXELS},Training,extra", None),  # one field too many
+    ],
+)
+@pytest.mark.parametrize("usage", [None, "Training", "PublicTest"])
+def test_a_row_cut_short_or_too_long_is_rejected_with_file_and_line(tmp_path, row, missing, usage):
+    path = _csv(tmp_path, [f"3,{PIXELS},Training", row, f"4,{PIXELS},PublicTest"])
+    with pytest.raises(DataError) as info:
+        load_csv(path, usage=usage)  # whatever split is asked for, the file is broken
+    message = str(info.value)
+    assert message.startswith(f"{path}:3: row has "), message
+    assert "expected 3 (emotion,pixels,Usage)" in message
+    if missing:
+        assert message.endswith(f"missing {missing}"), message
+
+
+def test_a_file_without_a_usage_column_is_still_fine(tmp_path):
+    path = _csv(tmp_path, [f"3,{PIXELS}", f"4,{PIXELS}"], header="emotion,pixels")
+    assert load_csv(path).labels.tolist() == [3, 4]
+
+
 def test_unknown_class_folder(tmp_path):
     write_face_folder(tmp_path, {"happy": 1, "contempt": 1})
     with pytest.raises(DataError, match="unknown class folder 'contempt'"):

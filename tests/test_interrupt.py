@@ -9,15 +9,14 @@ import subprocess
 import time
 
 import pandas as pd
-import pytest
 
-from tests.conftest import DEMO_CLIP
+from tests.conftest import DEMO_CLIP, missing_system_component
 
 
 def test_sigint_mid_run_leaves_no_partial_files(tmp_path):
     cli = shutil.which("lightemo-video")
     if cli is None:
-        pytest.skip("lightemo-video is not installed")
+        missing_system_component("the lightemo-video command is not installed")
     out = tmp_path / "out"
     args = [cli, "analyze", str(DEMO_CLIP), "--out", str(out), "--sample-fps", "0",
             "--segment-frames", "10", "--workers", "1"]

@@ -1,7 +1,7 @@
 """``lightemo-video monitor``: a real RTSP server on 127.0.0.1, real Ray, real model.
 
-The server is ../shared/tools/rtsp_server.py run with the system Python (GStreamer's
-rtsp-server); tests that need it skip cleanly when it or its Debian packages are absent.
+The server is tests/rtsp_server.py run with the system Python (GStreamer's rtsp-server);
+tests that need it skip when its Debian packages are absent (and fail under CI=true).
 The tests never depend on which emotions come out (the shipped model may be a stand-in).
 """
 
@@ -20,6 +20,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import av
 import cv2
 import pandas as pd
 import pyarrow.parquet as pq
@@ -32,21 +33,12 @@ from pipeline.monitor import CameraMonitor, MonitorConfig, monitor_cameras
 from pipeline.report import build_reports
 from pipeline.sinks import TEMP_PREFIX
 from pipeline.streams import LiveFrame, SourceStats, StreamConfig
-from tests.conftest import DEMO_CLIP, SHARED
+from tests.conftest import DEMO_CLIP, missing_system_component
 
-SERVER = SHARED / "tools" / "rtsp_server.py"
+SERVER = Path(__file__).with_name("rtsp_server.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
 SECRET = "secretpw"
 FAST = StreamConfig(open_timeout_s=3, read_timeout_s=3, backoff_initial_s=0.5, backoff_max_s=2)
-
-_GST_CHECK = """
-import gi
-gi.require_version("Gst", "1.0"); gi.require_version("GstRtspServer", "1.0")
-from gi.repository import Gst, GstRtspServer
-Gst.init(None)
-missing = [e for e in ("qtdemux", "h264parse", "rtph264pay") if Gst.ElementFactory.find(e) is None]
-raise SystemExit(", ".join(missing) or None)
-"""
 
 
 def free_port() -> int:
@@ -57,16 +49,14 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def rtsp_available() -> None:
-    if not SERVER.exists():
-        pytest.skip(f"{SERVER} not available")
     if not Path(SYSTEM_PYTHON).exists():
-        pytest.skip(f"{SYSTEM_PYTHON} not available")
+        missing_system_component(f"{SYSTEM_PYTHON} not available")
     check = subprocess.run(
-        [SYSTEM_PYTHON, "-c", _GST_CHECK], capture_output=True, text=True, timeout=60
+        [SYSTEM_PYTHON, str(SERVER), "--check"], capture_output=True, text=True, timeout=60
     )
     if check.returncode != 0:
         reason = check.stderr.strip().splitlines()[-1:] or [check.stdout.strip()]
-        pytest.skip(
+        missing_system_component(
             "GStreamer RTSP server not usable (apt-get install gir1.2-gst-rtsp-server-1.0 "
             "python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad "
             f"gstreamer1.0-plugins-ugly): {reason[0]}"
@@ -74,7 +64,7 @@ def rtsp_available() -> None:
 
 
 class RtspServer:
-    """The shared RTSP test server serving ``clip`` at rtsp://127.0.0.1:PORT/live."""
+    """The RTSP test server (tests/rtsp_server.py) serving ``clip`` at rtsp://127.0.0.1:PORT/live."""
 
     def __init__(self, clip: Path, port: int) -> None:
         self.clip, self.port, self.proc = clip, port, None
@@ -159,6 +149,13 @@ def assert_no_secret(root: Path) -> None:
             data = path.read_bytes()
             assert SECRET.encode() not in data, f"credentials in {path}"
             assert SECRET not in path.name
+
+
+def test_the_rtsp_server_in_tests_serves_the_clip(server):
+    with av.open(server.url(), options={"rtsp_transport": "tcp"}, timeout=20) as stream:
+        frame = next(stream.decode(video=0))
+    with av.open(str(DEMO_CLIP)) as clip:
+        assert (frame.width, frame.height) == (clip.streams.video[0].width, clip.streams.video[0].height)
 
 
 def test_live_stream_rows_parts_and_status(server, ray_session, tmp_path):

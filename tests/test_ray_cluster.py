@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import DEMO_CLIP
+from tests.conftest import DEMO_CLIP, missing_system_component
 
 
 def _free_port() -> int:
@@ -23,7 +23,7 @@ def _free_port() -> int:
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.skip(f"the {name} command is not installed")
+        missing_system_component(f"the {name} command is not installed")
     return path
 
 

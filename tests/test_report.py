@@ -36,7 +36,7 @@ from pipeline.report import (
     write_video_report,
 )
 from pipeline.sinks import write_json, write_table
-from tests.conftest import DEMO_CLIP
+from tests.conftest import DEMO_CLIP, missing_system_component
 
 runner = CliRunner()
 CHROMIUM = Path("/usr/bin/chromium")
@@ -145,7 +145,7 @@ def test_index_links_reports_and_lists_failures_with_reasons(out):
 
 def test_report_renders_in_headless_chromium(out, tmp_path):
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not installed")
+        missing_system_component(f"{CHROMIUM} not installed")
     shot = tmp_path / "report.png"
     _screenshot(out / "demo" / "report.html", shot, tmp_path)
     image = cv2.imread(str(shot))

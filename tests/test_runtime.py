@@ -10,7 +10,7 @@ import pytest
 from model.data import load_faces
 from model.errors import ModelError
 from model.ferplus import ferplus_labels
-from model.runtime import WEIGHTS_DIR, load_model, resolve_model
+from model.runtime import MODEL_ALIASES, WEIGHTS_DIR, load_model, resolve_model
 from tests.conftest import shared_path
 
 
@@ -24,6 +24,14 @@ def test_default_model_resolves_to_int8_tflite():
 def test_bad_model_names(name, message):
     with pytest.raises(ModelError, match=message):
         resolve_model(name)
+
+
+def test_unknown_model_lists_the_names_users_type_not_file_names():
+    with pytest.raises(ModelError) as info:
+        resolve_model("nope")
+    message = str(info.value)
+    assert all(name in message for name in MODEL_ALIASES), message
+    assert "lightemonet" not in message, message  # file stems are not what --help offers
 
 
 def test_runtime_checks_batch_shape():

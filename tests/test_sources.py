@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import pickle
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +11,7 @@ import pytest
 
 from model.errors import InputError
 from pipeline.sources import VideoFileSource, find_videos, plan_segments, probe_video
-from tests.conftest import DEMO_CLIP, write_clip
+from tests.conftest import DEMO_CLIP, missing_system_component, write_clip
 from tests.media import ffmpeg, has_encoder, make_rotated, make_vfr, presentation_times
 
 
@@ -60,7 +64,7 @@ def recordings(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("kind", ["h264", "h264-bframes", "hevc-mov"])
 def test_variable_frame_rate_times_are_presentation_times(recordings, kind):
     if kind not in recordings:
-        pytest.skip("this ffmpeg build has no HEVC encoder")
+        missing_system_component("this ffmpeg build has no HEVC encoder")
     path = recordings[kind]
     info = probe_video(path)
     truth = presentation_times(path)
@@ -76,7 +80,7 @@ def test_variable_frame_rate_times_are_presentation_times(recordings, kind):
 @pytest.mark.parametrize("sample_fps, segment_frames", [(0, 37), (0, 150), (10, 37), (5, 11)])
 def test_segmented_decoding_equals_one_pass(recordings, kind, sample_fps, segment_frames):
     if kind not in recordings:
-        pytest.skip("this ffmpeg build has no HEVC encoder")
+        missing_system_component("this ffmpeg build has no HEVC encoder")
     info = probe_video(recordings[kind])
     whole, parts = _whole_and_segmented(info, sample_fps, segment_frames)
     assert len(plan_segments(info, segment_frames, sample_fps)) > 1 or segment_frames == 150
@@ -157,3 +161,61 @@ def test_find_videos_recurses_and_reports_missing(tmp_path):
     videos, errors = find_videos([tmp_path / "a", tmp_path / "nope", tmp_path / "empty"])
     assert videos == [clip.resolve()]
     assert [e.reason for e in errors] == ["no such file or folder", "folder holds no video files"]
+
+
+@pytest.fixture
+def shared_tmp():
+    """A folder every user can enter (pytest's own tmp folders are private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="lightemo-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _unprivileged(fn, *args):
+    """``fn(*args)`` as user nobody in a forked child when the tests run as root (root
+    reads any file whatever its mode bits); the plain call otherwise."""
+    if os.geteuid() != 0:
+        return fn(*args)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop root, run, send back the pickled result, never return
+        try:
+            os.close(read)
+            os.setgid(65534)
+            os.setuid(65534)
+            with os.fdopen(write, "wb") as pipe:
+                pipe.write(pickle.dumps(fn(*args)))
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    assert data, "the unprivileged child failed"
+    return pickle.loads(data)
+
+
+def _find(paths):
+    videos, errors = find_videos(paths)
+    return videos, [(e.source, e.reason) for e in errors]
+
+
+def test_dangling_links_and_unreadable_files_are_failed_inputs(shared_tmp):
+    folder = shared_tmp / "in"
+    folder.mkdir()
+    good = write_clip(folder / "good.mp4", [np.zeros((32, 32, 3), np.uint8)] * 3)
+    (folder / "gone.mp4").symlink_to(shared_tmp / "deleted.mp4")
+    (folder / "notes.txt").symlink_to(shared_tmp / "deleted.txt")  # not named as a video: ignored
+    locked = Path(shutil.copy(good, folder / "locked.mp4"))
+    locked.chmod(0)
+    named = shared_tmp / "named.mp4"
+    named.symlink_to(shared_tmp / "moved.mp4")
+    videos, errors = _unprivileged(_find, [folder, named])
+    assert videos == [good.resolve()]
+    dangling = "dangling symbolic link (its target {} does not exist)"
+    assert errors == [
+        (str(folder / "gone.mp4"), dangling.format(shared_tmp / "deleted.mp4")),
+        (str(locked), "permission denied: the file cannot be read"),
+        (str(named), dangling.format(shared_tmp / "moved.mp4")),
+    ]

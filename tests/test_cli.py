@@ -1,0 +1,48 @@
+"""The command line as a new user meets it: --version, examples in --help, option errors."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from model.runtime import MODEL_ALIASES
+from pipeline.cli import app
+from tests.conftest import DEMO_CLIP
+
+runner = CliRunner()
+COMMANDS = sorted(typer.main.get_command(app).commands)
+
+
+def test_version_prints_the_installed_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"lightemo-video {metadata.version('lightemo-video')}"
+
+
+def test_every_command_is_listed():
+    assert set(COMMANDS) >= {"analyze", "bench", "evaluate", "export", "monitor", "report", "train"}
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_every_help_has_a_runnable_example(command):
+    args = ["--help"] if command is None else [command, "--help"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Examples:" in result.output
+    examples = [
+        line.strip(" │") for line in result.output.splitlines() if "$ lightemo-video " in line
+    ]
+    assert examples, result.output
+    if command is not None:
+        assert all(line.startswith(f"$ lightemo-video {command} ") for line in examples), examples
+
+
+def test_unknown_model_lists_the_names_users_type():
+    result = runner.invoke(app, ["analyze", str(DEMO_CLIP), "--model", "nope"])
+    assert result.exit_code == 1
+    assert "nope: no such model" in result.output and "Traceback" not in result.output
+    assert all(name in result.output for name in MODEL_ALIASES), result.output
+    assert "lightemonet" not in result.output  # file stems are not what --help offers
