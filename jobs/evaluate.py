@@ -192,6 +192,22 @@ def calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> 
     return float(gap)
 
 
+def log_loss(probs: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    """Mean negative log-likelihood of ``labels`` under ``probs`` scaled by ``temperature``."""
+    from model.runtime import scale_temperature
+
+    scaled = scale_temperature(probs, temperature)
+    return float(-np.log(np.clip(scaled[np.arange(len(labels)), labels], 1e-12, None)).mean())
+
+
+def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature (0.05-10) that minimises the log-loss of ``labels``."""
+    from scipy.optimize import minimize_scalar
+
+    best = minimize_scalar(lambda t: log_loss(probs, labels, t), bounds=(0.05, 10.0), method="bounded")
+    return round(float(best.x), 4)
+
+
 def calibrate(
     data: str | Path, model: str | None = None, ferplus_dir: str | Path = DEFAULT_FERPLUS_DIR,
     write_card: bool = True,
@@ -200,8 +216,6 @@ def calibrate(
     validation slice it was selected on, scored against the labels it was trained for
     (FER+ plurality for FER+ models); run as the pipeline runs it (int8, its card's
     test-time augmentation). Stores ``calibration`` in the card when ``write_card``."""
-    from scipy.optimize import minimize_scalar
-
     from model.runtime import scale_temperature, test_time_augmentation
 
     path = resolve_model(model)
@@ -213,19 +227,14 @@ def calibrate(
     tta = test_time_augmentation(path)
     probs = open_model_file(path, tta=tta, calibrated=False).predict(preprocess_faces(faces.images))
 
-    def nll(t: float) -> float:
-        scaled = scale_temperature(probs, t)
-        return float(-np.log(np.clip(scaled[np.arange(len(faces)), faces.labels], 1e-12, None)).mean())
-
-    best = minimize_scalar(nll, bounds=(0.05, 10.0), method="bounded")
-    t = round(float(best.x), 4)
+    t = fit_temperature(probs, faces.labels)
     result = {
         "temperature": t,
         "test_time_augmentation": tta,
         "labels": "ferplus" if trained == "ferplus" else "fer2013",
         "images": len(faces),
-        "nll_before": round(nll(1.0), 4),
-        "nll_after": round(nll(t), 4),
+        "nll_before": round(log_loss(probs, faces.labels, 1.0), 4),
+        "nll_after": round(log_loss(probs, faces.labels, t), 4),
         "ece_before": round(calibration_error(probs, faces.labels), 4),
         "ece_after": round(calibration_error(scale_temperature(probs, t), faces.labels), 4),
     }
