@@ -101,7 +101,7 @@ def evaluate(
     write_card: bool = False,
     tta: str | None = None,
     validation: bool = False,
-    labels: str = "fer2013",
+    labels: str | None = None,
     ferplus_dir: str | Path = DEFAULT_FERPLUS_DIR,
 ) -> dict:
     """Evaluate a shipped model (its .keras and int8 .tflite) or one model file.
@@ -123,13 +123,17 @@ def evaluate(
             recipe drew it; this is where choices such as test-time augmentation are made
             without looking at the test split.
         labels: score against ``fer2013``'s own labels or the ``ferplus`` crowd votes
-            (plurality; images without a usable vote are left out, see ``model.ferplus``).
+            (plurality; images without a usable vote are left out, see ``model.ferplus``);
+            ``None``: the labels the model was trained for.
         ferplus_dir: FER+ votes, for ``labels="ferplus"``.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     data = Path(data)
     files = _files_to_evaluate(model)
     card_path = WEIGHTS_DIR / f"{next(iter(files.values())).name.split('.')[0]}.json"
+    if labels is None:
+        trained = json.loads(card_path.read_text()).get("labels") if card_path.is_file() else None
+        labels = "ferplus" if trained == "ferplus" else "fer2013"
     if validation:
         test = validation_slice(data, next(iter(files.values())))
     else:
@@ -178,18 +182,20 @@ def evaluate(
     return metrics
 
 
-def calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
-    """Expected calibration error: the gap between confidence and accuracy, averaged over
-    equal-width confidence bins weighted by their share of faces."""
-    confidence, right = probs.max(axis=1), probs.argmax(axis=1) == labels
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    gap = 0.0
-    for b in range(bins):
-        inside = which == b
-        if inside.any():
-            gap += inside.mean() * abs(confidence[inside].mean() - right[inside].mean())
-    return float(gap)
+def calibration_error(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Expected calibration error of a model's top probabilities against ``labels``."""
+    return confidence_gap(probs.max(axis=1), probs.argmax(axis=1) == labels)
+
+
+def confidence_gap(confidence: np.ndarray, right: np.ndarray, bins: int = 15) -> float:
+    """The gap between confidence and accuracy, averaged over equal-width confidence bins
+    weighted by their share of predictions (expected calibration error)."""
+    which = np.clip((np.asarray(confidence) * bins).astype(int), 0, bins - 1)
+    right = np.asarray(right, dtype=float)
+    return float(sum(
+        (which == b).mean() * abs(confidence[which == b].mean() - right[which == b].mean())
+        for b in range(bins) if (which == b).any()
+    ))
 
 
 def log_loss(probs: np.ndarray, labels: np.ndarray, temperature: float) -> float:

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from jobs.evaluate import classification_metrics
+from jobs.evaluate import classification_metrics, confidence_gap
 from model.data import FaceSet, load_faces, stratified_split
 from model.errors import DataError
 from model.ferplus import DEFAULT_FERPLUS_DIR, vote_distributions
@@ -329,13 +329,16 @@ def emotion_scores(truth: pd.DataFrame, rows: pd.DataFrame, detected: bool) -> d
     )
     column = "smoothed_emotion" if "smoothed_emotion" in pairs else "emotion"
     predicted = pairs[column].map(EMOTIONS.index).to_numpy()
+    confidence = pairs[column.replace("emotion", "confidence")].to_numpy()
     scores = {}
     for labels in ("label", "label_ferplus"):
         known = pairs[labels].notna().to_numpy()
         y = pairs.loc[known, labels].map(EMOTIONS.index).to_numpy()
         m = classification_metrics(y, predicted[known])
+        right = (predicted[known] == y).astype(float)
         scores[labels] = {"faces": int(known.sum()), "accuracy": round(m["accuracy"], 4),
-                          "macro_f1": round(m["macro_f1"], 4)}
+                          "macro_f1": round(m["macro_f1"], 4), "mean_confidence": round(float(confidence[known].mean()), 4),
+                          "calibration_error": round(confidence_gap(confidence[known], right), 4)}
     changes = truth_changes = seconds = 0.0
     for _, person in pairs.sort_values("frame_index").groupby(["video_id", "face"]):
         said, true = person[column].to_numpy(), person["label"].to_numpy()
@@ -410,11 +413,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/video-benchmark"))
     parser.add_argument("--models", nargs="+", default=["ferplus", "plus", "fast", "paper"])
     parser.add_argument("--clips", type=int, default=BenchmarkSpec.clips)
+    parser.add_argument("--smoothing", nargs="*", default=[f"{m}:{d:g}" for m in ("ema", "window", "hmm")
+                                                            for d in (0.5, 1.0, 2.0, 4.0)],
+                        help="METHOD:DWELL_S settings to score beside the raw output")
     args = parser.parse_args()
     bench = args.out / args.split
     if not (bench / TRUTH_FILE).is_file():
         build_benchmark(args.data, bench, args.split, replace(BenchmarkSpec(), clips=args.clips))
-    grid = [Smoothing(m, d) for m in ("ema", "window", "hmm") for d in (0.5, 1.0, 2.0, 4.0)]
+    grid = [Smoothing(m, float(d)) for m, d in (item.split(":") for item in args.smoothing)]
     results = {m: score_benchmark(bench, AnalyzeConfig(model=m), args.out / f"{args.split}-{m}", grid)
                for m in args.models}
     table = summary_table(results)

@@ -239,7 +239,7 @@ def analyze(
         bool, typer.Option(help="Also write annotated.mp4 (boxes, ids, emotions drawn).")
     ] = False,
     smoothing: SmoothingOption = "hmm",
-    dwell_s: DwellOption = 2.0,
+    dwell_s: DwellOption = 1.0,
 ) -> None:
     """Analyse recordings into per-face emotion timelines (Parquet) under OUT/<video_id>/,
     with a timeline plot and report.html per video and OUT/report.html as an index."""
@@ -475,8 +475,13 @@ def evaluate(
         typer.Option(help="Score the validation slice of the train data the model was selected on."),
     ] = False,
     labels: Annotated[
-        str, typer.Option(help="Score against fer2013's own labels or the ferplus crowd votes.")
-    ] = "fer2013",
+        str | None,
+        typer.Option(
+            help="Score against fer2013's own labels or the ferplus crowd votes "
+            "(default: the labels the model was trained for).",
+            show_default=False,
+        ),
+    ] = None,
     ferplus_dir: Annotated[
         Path, typer.Option(help="FER+ votes (fer2013new.csv, fer2013_to_ferplus.csv).")
     ] = Path("../shared/datasets/ferplus"),
@@ -494,7 +499,7 @@ def evaluate(
     ] = None,
     split: Annotated[str, typer.Option(help="Video benchmark faces: validation or test.")] = "validation",
     smoothing: SmoothingOption = "hmm",
-    dwell_s: DwellOption = 2.0,
+    dwell_s: DwellOption = 1.0,
 ) -> None:
     """Measure accuracy, macro-F1, per-class scores, size and latency of a model, its
     confidence calibration (--calibrate), or how it does on video (--video-benchmark)."""
@@ -642,7 +647,7 @@ def monitor(
     model: ModelOption = None,
     tta: TtaOption = None,
     smoothing: SmoothingOption = "hmm",
-    dwell_s: DwellOption = 2.0,
+    dwell_s: DwellOption = 1.0,
 ) -> None:
     """Watch live cameras and keep per-face emotion timelines under OUT/<stream_id>/.
 

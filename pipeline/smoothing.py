@@ -42,7 +42,7 @@ class Smoothing:
     """
 
     method: str = "hmm"
-    dwell_s: float = 2.0
+    dwell_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
