@@ -50,7 +50,8 @@ from pipeline.streams import (
     redact,
     stream_id,
 )
-from pipeline.track import IouTracker, SceneCutDetector, TrackerConfig
+from pipeline.detect import score_threshold
+from pipeline.track import FaceTracker, SceneCutDetector, TrackerConfig
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +113,12 @@ class MonitorConfig:
 
 
 class _StreamTracker:
-    """An :class:`IouTracker` whose clock skips outages, so a short reconnect does not
-    age tracks out. Same call contract: ``update`` once per analysed frame, in order."""
+    """A :class:`FaceTracker` whose clock skips outages, so a short reconnect does not
+    age tracks out. Same call contract: ``update`` once per analysed frame, in order.
+    A face's rows start once its track confirms (``TrackerConfig.confirm_s``)."""
 
-    def __init__(self, config: TrackerConfig, first_id: int) -> None:
-        self.inner = IouTracker(config, first_id=first_id)
+    def __init__(self, config: TrackerConfig, first_id: int, min_score: float) -> None:
+        self.inner = FaceTracker(config, first_id=first_id, min_score=min_score)
         self.skipped_s = 0.0
 
     def update(self, faces: FaceDetections, scene_cut: bool = False) -> FaceDetections:
@@ -250,7 +252,8 @@ class CameraMonitor:
         deadline = began + duration_s if duration_s else float("inf")
         interval = 1.0 / cfg.sample_fps if cfg.sample_fps > 0 else 0.0
 
-        tracker = _StreamTracker(cfg.analyze.tracker, resume.next_face_id)
+        min_score = score_threshold(cfg.analyze.detector)
+        tracker = _StreamTracker(cfg.analyze.tracker, resume.next_face_id, min_score)
         scenes = SceneCutDetector(cfg.analyze.scene_cut)
         next_face_id = resume.next_face_id
         self._part: list[FaceDetections] = []
@@ -287,7 +290,7 @@ class CameraMonitor:
                     if outage <= cfg.keep_ids_after_drop_s:
                         tracker.skipped_s += max(0.0, outage)
                     else:
-                        tracker = _StreamTracker(cfg.analyze.tracker, next_face_id)
+                        tracker = _StreamTracker(cfg.analyze.tracker, next_face_id, min_score)
                         scenes = SceneCutDetector(cfg.analyze.scene_cut)
                 (record,) = analyze_frames([frame], self.stages, tracker, scenes)
                 if len(record):

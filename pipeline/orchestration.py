@@ -151,6 +151,7 @@ class _VideoJob:
         remove_stale_temps(self.folder)
 
     def finish(self, base_run: dict) -> VideoReport:
+        self.sink.append(detection_rows(self.video_id, self.joiner.finish()))
         self.sink.__exit__(None, None, None)
         detections = pd.read_parquet(self.folder / "detections.parquet")
         write_table(self.folder / "timeline.parquet", aggregate.timeline(detections), schema.TIMELINE)
