@@ -185,8 +185,8 @@ class SegmentJoiner:
     and come out of a later :meth:`join` or of :meth:`finish`."""
 
     def __init__(self, config: AnalyzeConfig) -> None:
-        tracker = FaceTracker(config.tracker, min_score=score_threshold(config.detector))
-        self.tracking = ConfirmedFaces(tracker)
+        self.min_score = score_threshold(config.detector)
+        self.tracking = ConfirmedFaces(FaceTracker(config.tracker, min_score=self.min_score))
         self.scenes = SceneCutDetector(config.scene_cut)
         self.frames = 0  # frames of the segments joined so far
         self._last_look: np.ndarray | None = None
@@ -204,6 +204,10 @@ class SegmentJoiner:
             self._last_look = result.last_look
         self.frames += result.frames_decoded
         return tracked
+
+    def confident_faces(self, result: SegmentResult) -> int:
+        """Faces the detector found in a segment, weak ones (tracking only) left out."""
+        return sum(int((r.score >= self.min_score).sum()) for r in result.records)
 
     def finish(self) -> list[FaceDetections]:
         """The records still held once the last segment is joined."""

@@ -278,7 +278,7 @@ def analyze_videos(
                     vid,
                     frames_decoded=result.frames_decoded,
                     frames_analysed=len(result.records),
-                    faces_seen=sum(len(r) for r in result.records),
+                    faces_seen=job.joiner.confident_faces(result),
                 )
             )
             if job.complete:
