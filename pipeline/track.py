@@ -135,7 +135,7 @@ class _Track:
     last_s: float  # last time a box matched
     hits: int = 1
     face_id: int = 0  # 0 until confirmed
-    missed: bool = False  # no box matched on the last analysed frame (confirmed tracks)
+    missed: bool = False  # confirmed, but no box matched on the last analysed frame
 
     def see(self, xyxy: np.ndarray, now: float) -> None:
         self.motion.correct(xyxy)
@@ -186,34 +186,46 @@ class FaceTracker:
         for a confident face, minus the key of an unconfirmed track (see :meth:`fate`), 0
         for a weak face (never a row)."""
         now = faces.timestamp_s
-        if scene_cut:
-            self._tracks = []
-        dt = 0.0 if self._now is None else now - self._now
-        self._now = now
-        self._tracks = [t for t in self._tracks if not t.face_id or now - t.last_s <= self.config.max_age_s]
-        for t in self._tracks:
-            t.motion.predict(dt)
+        self._advance(now, scene_cut)
         codes = np.zeros(len(faces), dtype=np.int64)
         strong = faces.score >= self.min_score
         weak = ~strong & (faces.score >= self.config.weak_score)
         confirmed = [t for t in self._tracks if t.face_id]
         tentative = [t for t in self._tracks if not t.face_id]
-        left = self._associate(confirmed, faces, np.flatnonzero(strong), self.config.iou_threshold, codes)
-        recent = [t for t in left if not t.missed]
+        # 1. confident boxes continue confirmed tracks, lost ones included;
+        lost = self._associate(confirmed, faces, np.flatnonzero(strong), self.config.iou_threshold, codes)
+        # 2. weak boxes continue those of them that were seen on the last frame;
+        recent = [t for t in lost if not t.missed]
         self._associate(recent, faces, np.flatnonzero(weak), self.config.weak_iou_threshold, None)
-        for t in left:
-            t.missed = t.missed or t.last_s < now
-        unmatched = np.flatnonzero(strong & (codes == 0))
-        left = self._associate(tentative, faces, unmatched, self.config.iou_threshold, codes)
-        ended = [t for t in left if now - t.last_s > self.config.tentative_age_s]
+        for t in lost:
+            t.missed = t.last_s < now
+        # 3. the other confident boxes continue unconfirmed tracks, or start new ones.
+        rest = np.flatnonzero(strong & (codes == 0))
+        unseen = self._associate(tentative, faces, rest, self.config.iou_threshold, codes)
+        ended = [t for t in unseen if now - t.last_s > self.config.tentative_age_s]
         self._tracks = [t for t in self._tracks if all(t is not e for e in ended)]
         for j in np.flatnonzero(strong & (codes == 0)):
-            track = _Track(self._next_key, BoxFilter(faces.xyxy[j]), now, now)
-            self._next_key += 1
-            self._tracks.append(track)
-            self._confirm_if_due(track)
-            codes[j] = track.face_id or -track.key
+            codes[j] = self._start(faces.xyxy[j], now)
         return faces.with_ids(codes)
+
+    def _advance(self, now: float, scene_cut: bool) -> None:
+        """Ends the tracks a scene cut or a long absence ends; predicts the others to ``now``."""
+        if scene_cut:
+            self._tracks = []
+        max_age = self.config.max_age_s
+        self._tracks = [t for t in self._tracks if not t.face_id or now - t.last_s <= max_age]
+        dt = 0.0 if self._now is None else now - self._now
+        self._now = now
+        for t in self._tracks:
+            t.motion.predict(dt)
+
+    def _start(self, xyxy: np.ndarray, now: float) -> int:
+        """Starts a track at a box; returns the box's code."""
+        track = _Track(self._next_key, BoxFilter(xyxy), now, now)
+        self._next_key += 1
+        self._tracks.append(track)
+        self._confirm_if_due(track)
+        return track.face_id or -track.key
 
     def fate(self, key: int) -> int | None:
         """What became of the unconfirmed track ``key`` as of the last frame: its face id
