@@ -105,23 +105,12 @@ def _classify_batch(batch: list[Frame], stages: Stages) -> Iterator[tuple[Frame,
     zero probabilities, as classifying them would cost about as much as detection."""
     found = [stages.detector.detect(frame) for frame in batch]
     strong = [faces.score >= stages.min_score for faces in found]
-    classified = stages.classifier.classify(batch, [f.select(k) for f, k in zip(found, strong, strict=True)])
+    confident = [faces.select(keep) for faces, keep in zip(found, strong, strict=True)]
+    classified = stages.classifier.classify(batch, confident)
     for frame, faces, keep, done in zip(batch, found, strong, classified, strict=True):
         probs = np.zeros((len(faces), NUM_CLASSES), np.float32)
         probs[keep] = done.probs
         yield frame, faces.with_probs(probs)
-
-
-def analyze_frames(
-    frames: Iterable[Frame], stages: Stages, tracker: FaceTracker, scenes: SceneCutDetector
-) -> Iterator[FaceDetections]:
-    """Run detection, batched classification and tracking over frames, in order.
-
-    Yields one record per frame (confirmed faces with ``probs`` and ``face_id``), also
-    for frames without faces.
-    """
-    for frame, faces in classify_frames(frames, stages):
-        yield tracker.update(faces, scene_cut=scenes.is_cut(frame.image))
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,9 @@ def _finish(
 
 def _lowest_score(config: DetectConfig) -> float:
     """The lowest score a detector returns: ``weak_score`` when asked for, else ``min_score``."""
-    return config.min_score if config.weak_score is None else min(config.weak_score, config.min_score)
+    if config.weak_score is None:
+        return config.min_score
+    return min(config.weak_score, config.min_score)
 
 
 def _merge_weak_apart(

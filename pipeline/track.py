@@ -193,7 +193,9 @@ class FaceTracker:
         confirmed = [t for t in self._tracks if t.face_id]
         tentative = [t for t in self._tracks if not t.face_id]
         # 1. confident boxes continue confirmed tracks, lost ones included;
-        lost = self._associate(confirmed, faces, np.flatnonzero(strong), self.config.iou_threshold, codes)
+        lost = self._associate(
+            confirmed, faces, np.flatnonzero(strong), self.config.iou_threshold, codes
+        )
         # 2. weak boxes continue those of them that were seen on the last frame;
         recent = [t for t in lost if not t.missed]
         self._associate(recent, faces, np.flatnonzero(weak), self.config.weak_iou_threshold, None)
@@ -226,6 +228,19 @@ class FaceTracker:
         self._tracks.append(track)
         self._confirm_if_due(track)
         return track.face_id or -track.key
+
+    def pause(self, seconds: float) -> None:
+        """Lets ``seconds`` pass without ageing or moving any track (a camera outage short
+        enough to keep ids): they are taken off every track's clock."""
+        for t in self._tracks:
+            t.first_s, t.last_s = t.first_s + seconds, t.last_s + seconds
+        if self._now is not None:
+            self._now += seconds
+
+    @property
+    def next_id(self) -> int:
+        """The id the next confirmed face will get."""
+        return self._next_id
 
     def fate(self, key: int) -> int | None:
         """What became of the unconfirmed track ``key`` as of the last frame: its face id
@@ -273,16 +288,20 @@ class ConfirmedFaces:
     Each record is held back until every unconfirmed track in it has confirmed (its faces
     then get the id) or ended (its faces are dropped), then released with only the rows
     users see: confirmed, confident faces. Held records span at most the confirmation
-    window, so memory stays small; :meth:`flush` releases the rest at the end.
+    window (``confirm_s`` plus ``tentative_age_s`` gaps), so memory stays small and a live
+    stream's rows are only that much late; :meth:`flush` releases the rest at the end.
     """
 
     def __init__(self, tracker: FaceTracker) -> None:
         self.tracker = tracker
         self._held: list[FaceDetections] = []
+        self.current: FaceDetections | None = None  # the last frame's confirmed faces
 
     def push(self, faces: FaceDetections, scene_cut: bool = False) -> list[FaceDetections]:
         """Track one analysed frame (in time order); returns the records now settled."""
-        self._held.append(self.tracker.track(faces, scene_cut))
+        tracked = self.tracker.track(faces, scene_cut)
+        self.current = tracked.select(tracked.face_id > 0)
+        self._held.append(tracked)
         self._held = [self._settle(r) for r in self._held]
         done = 0
         while done < len(self._held) and not (self._held[done].face_id < 0).any():

@@ -10,7 +10,6 @@ import pytest
 
 from pipeline.aggregate import detection_rows
 from pipeline.analyze import AnalyzeConfig, SegmentJoiner, SegmentResult, Stages, analyze_segment
-from pipeline.records import FaceDetections
 from pipeline.sources import plan_segments, probe_video
 from tests.conftest import DEMO_CLIP, shared_path, write_clip
 
@@ -84,25 +83,32 @@ def test_crowd_clip_ids_are_people(stages):
     ids = sorted(rows["face_id"].unique())
     assert 3 <= len(ids) <= 10 and ids == list(range(1, len(ids) + 1))
     assert rows.groupby("face_id").size().min() >= 3  # every face was seen before it became one
-    assert (rows["det_score"] >= stages.min_score).all()  # weak boxes kept tracks alive, made no row
+    assert (rows["det_score"] >= stages.min_score).all()  # weak boxes: tracking only, no row
     split = _run(clip, stages, segment_frames=7).to_pandas()  # faces held across segment edges
     assert split[["frame_index", "face_id", "x"]].equals(rows[["frame_index", "face_id", "x"]])
 
 
 def _with_false_face(result: SegmentResult, frames: range) -> SegmentResult:
     """``result`` with a confident, classified box added at the same place in ``frames``."""
-    box = FaceDetections(0, 0.0, np.array([[100, 80, 160, 140]], np.float32), np.array([0.95], np.float32),
-                         np.full((1, 7), 1 / 7, np.float32))
+    xyxy, score = np.array([[100, 80, 160, 140]], np.float32), np.array([0.95], np.float32)
+    probs = np.full((1, 7), 1 / 7, np.float32)
     records = [
-        replace(r, xyxy=np.concatenate([r.xyxy, box.xyxy]), score=np.concatenate([r.score, box.score]),
-                probs=np.concatenate([r.probs, box.probs]))
-        if k in frames else r
+        replace(
+            r,
+            xyxy=np.concatenate([r.xyxy, xyxy]),
+            score=np.concatenate([r.score, score]),
+            probs=np.concatenate([r.probs, probs]),
+        )
+        if k in frames
+        else r
         for k, r in enumerate(result.records)
     ]
     return replace(result, records=records)
 
 
-@pytest.mark.parametrize(("false_frames", "faces"), [(range(50, 51), 0), (range(50, 52), 0), (range(50, 55), 1)])
+@pytest.mark.parametrize(
+    ("false_frames", "faces"), [(range(50, 51), 0), (range(50, 52), 0), (range(50, 55), 1)]
+)
 def test_a_face_free_clip_with_a_brief_false_face_yields_no_face(stages, false_frames, faces):
     """Real detections of the cockatoo clip plus a box in one or two frames (a letter of a
     title, say) give no face; held for half a second it is one, with all its frames."""

@@ -159,7 +159,8 @@ def test_weak_boxes_come_apart_and_leave_confident_boxes_unchanged() -> None:
     from pipeline.track import iou_matrix
     from tests.conftest import shared_path
 
-    frames = list(VideoFileSource(probe_video(shared_path("sample_videos", "facenet_pytorch_video.mp4")), 2))
+    crowd = probe_video(shared_path("sample_videos", "facenet_pytorch_video.mp4"))
+    frames = list(VideoFileSource(crowd, 2))
     plain, with_weak = make_detector(), make_detector(weak_score=0.3)
     weak_seen = 0
     for frame in frames:
@@ -175,4 +176,5 @@ def test_weak_boxes_come_apart_and_leave_confident_boxes_unchanged() -> None:
 
 
 def test_score_threshold_is_the_detector_preset() -> None:
-    assert [score_threshold(name) for name in ("haar", "blazeface", "blazeface-full")] == [0.3, 0.8, 0.6]
+    names = ("haar", "blazeface", "blazeface-full")
+    assert [score_threshold(name) for name in names] == [0.3, 0.8, 0.6]

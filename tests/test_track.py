@@ -5,10 +5,14 @@ import numpy as np
 from pipeline.records import FaceDetections
 from pipeline.track import BoxFilter, ConfirmedFaces, FaceTracker, TrackerConfig, iou_matrix
 
-IMMEDIATE = TrackerConfig(confirm_frames=1, confirm_s=0.0, max_age_s=0.5)  # every box is a face at once
+IMMEDIATE = TrackerConfig(
+    confirm_frames=1, confirm_s=0.0, max_age_s=0.5
+)  # every box is a face at once
 
 
-def _frame(t: float, *boxes: tuple[float, float, float, float], score: float = 1.0) -> FaceDetections:
+def _frame(
+    t: float, *boxes: tuple[float, float, float, float], score: float = 1.0
+) -> FaceDetections:
     xyxy = np.array(boxes, np.float32).reshape(-1, 4)
     return FaceDetections(round(t * 10), t, xyxy, np.full(len(xyxy), score, np.float32))
 
@@ -18,7 +22,9 @@ def _box(x: float, side: float = 50) -> tuple[float, float, float, float]:
 
 
 def test_iou_matrix():
-    iou = iou_matrix(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]]))
+    iou = iou_matrix(
+        np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
+    )
     np.testing.assert_allclose(iou, [[1.0, 1 / 3, 0.0]], atol=1e-6)
 
 
@@ -75,7 +81,9 @@ def test_weak_boxes_keep_a_track_alive_but_never_start_one_or_make_a_row():
         assert tracked.face_id.tolist() == [0]  # tracked, but not a row (update drops it)
     assert tracker.update(_frame(0.6, _box(0), score=0.9)).face_id.tolist() == [1]
     lone = FaceTracker(config, min_score=0.6)
-    assert [lone.track(_frame(k / 10, _box(300), score=0.5)).face_id.tolist() for k in range(5)] == [[0]] * 5
+    assert [
+        lone.track(_frame(k / 10, _box(300), score=0.5)).face_id.tolist() for k in range(5)
+    ] == [[0]] * 5
     too_weak = FaceTracker(config, min_score=0.6)  # below weak_score: not even looked at
     too_weak.update(_frame(0.0, _box(0), score=0.9))
     for k in range(1, 6):
@@ -87,24 +95,36 @@ def _confirmed_rows(frames: list[FaceDetections], config: TrackerConfig) -> list
     """(frame_index, face_id) of every row batch tracking gives, in order."""
     buffer = ConfirmedFaces(FaceTracker(config))
     released = [r for f in frames for r in buffer.push(f)] + buffer.flush()
-    assert [r.frame_index for r in released] == [f.frame_index for f in frames]  # each frame once, in order
+    assert [r.frame_index for r in released] == [
+        f.frame_index for f in frames
+    ]  # each frame once, in order
     return [(r.frame_index, int(i)) for r in released for i in r.face_id]
 
 
 def test_a_face_is_confirmed_with_its_first_frames_and_false_faces_leave_nothing():
     """A real face from frame 0; one-frame and two-frame false faces at frames 1 and 4-5."""
     frames = [
-        _frame(k / 10, _box(0), *([_box(300)] if k == 1 else []), *([_box(600)] if k in (4, 5) else []))
+        _frame(
+            k / 10, _box(0), *([_box(300)] if k == 1 else []), *([_box(600)] if k in (4, 5) else [])
+        )
         for k in range(10)
     ]
     rows = _confirmed_rows(frames, TrackerConfig())
     assert rows == [(k, 1) for k in range(10)]
     live = FaceTracker(TrackerConfig())
-    assert [live.update(f).face_id.tolist() for f in frames[:4]] == [[], [], [1], [1]]  # from confirmation on
+    assert [live.update(f).face_id.tolist() for f in frames[:4]] == [
+        [],
+        [],
+        [1],
+        [1],
+    ]  # from confirmation on
 
 
 def test_ids_are_consecutive_in_order_of_confirmation():
-    frames = [_frame(k / 10, *([_box(0)] if k < 2 else []), *([_box(300)] if k >= 1 else [])) for k in range(6)]
+    frames = [
+        _frame(k / 10, *([_box(0)] if k < 2 else []), *([_box(300)] if k >= 1 else []))
+        for k in range(6)
+    ]
     frames += [_frame(0.6 + k / 10, _box(300), _box(600)) for k in range(4)]
     rows = _confirmed_rows(frames, TrackerConfig())
     assert sorted({i for _, i in rows}) == [1, 2]  # the two-frame face at x=0 took no id
@@ -114,7 +134,10 @@ def test_ids_are_consecutive_in_order_of_confirmation():
 def test_confirmation_needs_time_as_well_as_frames():
     """At 25 analysed frames per second, 3 frames span 0.08 s: not yet a face."""
     config = TrackerConfig(confirm_frames=3, confirm_s=0.2)
-    fast = [FaceDetections(k, k * 0.04, np.array([_box(0)], np.float32), np.ones(1, np.float32)) for k in range(7)]
+    fast = [
+        FaceDetections(k, k * 0.04, np.array([_box(0)], np.float32), np.ones(1, np.float32))
+        for k in range(7)
+    ]
     assert _confirmed_rows(fast[:5], config) == []
     assert _confirmed_rows(fast, config) == [(k, 1) for k in range(7)]
 
