@@ -15,13 +15,14 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from model.errors import ModelError
+from model.labels import NUM_CLASSES
 from model.runtime import TEST_TIME_AUGMENTATIONS, resolve_model, temperature, test_time_augmentation
 from pipeline.classify import EmotionClassifier
-from pipeline.detect import DEFAULT_DETECTOR, Detector, make_detector
+from pipeline.detect import DEFAULT_DETECTOR, Detector, make_detector, score_threshold
 from pipeline.records import FaceDetections, Frame
 from pipeline.smoothing import Smoothing
 from pipeline.sources import Segment, VideoFileSource, VideoInfo
-from pipeline.track import IouTracker, SceneCutDetector, TrackerConfig
+from pipeline.track import ConfirmedFaces, FaceTracker, SceneCutDetector, TrackerConfig
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,9 @@ class Stages:
 
     def __init__(self, config: AnalyzeConfig, num_threads: int = 1) -> None:
         self.config = config
-        self.detector: Detector = make_detector(config.detector)
+        weak = config.tracker.weak_score if config.tracker.weak_score < 1 else None
+        self.detector: Detector = make_detector(config.detector, weak_score=weak)
+        self.min_score = score_threshold(config.detector)  # faces below it are weak
         self.classifier = EmotionClassifier(config.model, config.margin, num_threads, config.tta)
 
 
@@ -102,20 +105,16 @@ def classify_frames(frames: Iterable[Frame], stages: Stages) -> Iterator[tuple[F
 
 
 def _classify_batch(batch: list[Frame], stages: Stages) -> Iterator[tuple[Frame, FaceDetections]]:
+    """Only confident faces are classified: weak ones (kept for tracking, never rows) get
+    zero probabilities, as classifying them would cost about as much as detection."""
     found = [stages.detector.detect(frame) for frame in batch]
-    yield from zip(batch, stages.classifier.classify(batch, found), strict=True)
-
-
-def analyze_frames(
-    frames: Iterable[Frame], stages: Stages, tracker: IouTracker, scenes: SceneCutDetector
-) -> Iterator[FaceDetections]:
-    """Run detection, batched classification and tracking over frames, in order.
-
-    Yields one record per frame (faces with ``probs`` and ``face_id``), also for frames
-    without faces.
-    """
-    for frame, faces in classify_frames(frames, stages):
-        yield tracker.update(faces, scene_cut=scenes.is_cut(frame.image))
+    strong = [faces.score >= stages.min_score for faces in found]
+    confident = [faces.select(keep) for faces, keep in zip(found, strong, strict=True)]
+    classified = stages.classifier.classify(batch, confident)
+    for frame, faces, keep, done in zip(batch, found, strong, classified, strict=True):
+        probs = np.zeros((len(faces), NUM_CLASSES), np.float32)
+        probs[keep] = done.probs
+        yield frame, faces.with_probs(probs)
 
 
 @dataclass(frozen=True)
@@ -173,26 +172,39 @@ def analyze_segment(info: VideoInfo, segment: Segment, stages: Stages) -> Segmen
 class SegmentJoiner:
     """Joins the segments of one video, in order, into one pass: global frame indices,
     scene cuts at segment edges, and one tracker over the whole video, so the ids of a
-    segmented run are exactly those of an unsegmented one."""
+    segmented run are exactly those of an unsegmented one.
+
+    Records whose faces are not yet confirmed are held back (see :class:`ConfirmedFaces`)
+    and come out of a later :meth:`join` or of :meth:`finish`."""
 
     def __init__(self, config: AnalyzeConfig) -> None:
-        self.tracker = IouTracker(config.tracker)
+        self.min_score = score_threshold(config.detector)
+        self.tracking = ConfirmedFaces(FaceTracker(config.tracker, min_score=self.min_score))
         self.scenes = SceneCutDetector(config.scene_cut)
         self.frames = 0  # frames of the segments joined so far
         self._last_look: np.ndarray | None = None
 
     def join(self, result: SegmentResult) -> list[FaceDetections]:
-        """The segment's records with global ``frame_index`` and ``face_id``."""
+        """The records settled so far, with global ``frame_index`` and ``face_id``: this
+        segment's, less those still held, plus those held from earlier segments."""
         tracked = []
         for k, (faces, cut) in enumerate(zip(result.records, result.cuts, strict=True)):
             if k == 0:
                 cut = self.scenes.differ(self._last_look, result.first_look)
             faces = replace(faces, frame_index=faces.frame_index + self.frames)
-            tracked.append(self.tracker.update(faces, scene_cut=cut))
+            tracked += self.tracking.push(faces, scene_cut=cut)
         if result.last_look is not None:
             self._last_look = result.last_look
         self.frames += result.frames_decoded
         return tracked
+
+    def confident_faces(self, result: SegmentResult) -> int:
+        """Faces the detector found in a segment, weak ones (tracking only) left out."""
+        return sum(int((r.score >= self.min_score).sum()) for r in result.records)
+
+    def finish(self) -> list[FaceDetections]:
+        """The records still held once the last segment is joined."""
+        return self.tracking.flush()
 
 
 def model_info(config: AnalyzeConfig) -> dict:

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from model.errors import LightEmoError, ModelError
 from pipeline.records import FaceDetections, Frame
+from pipeline.track import iou_matrix
 
 
 class Detector(Protocol):
@@ -49,15 +51,20 @@ class DetectConfig:
         min_face: smallest kept face side, as a fraction of the frame's shorter side
             (0.04 is 29 px in 720p, 43 px in 1080p). Lower keeps distant faces, whose
             emotion is barely readable once scaled to the classifier's 48x48 input.
+        weak_score: when set (below ``min_score``), boxes scoring from it up to
+            ``min_score`` are returned too, for the tracker to keep a face's track alive
+            through a turned or blurred moment; they never start a face or make a row.
+            None returns confident boxes only.
     """
 
     min_score: float = 0.5
     min_face: float = 0.04
+    weak_score: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("min_score", "min_face"):
+        for name in ("min_score", "min_face", "weak_score"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
+            if value is not None and not 0.0 <= value <= 1.0:
                 raise LightEmoError(f"detector option {name}", f"must be in [0, 1], got {value}")
 
 
@@ -124,12 +131,33 @@ def _finish(
     h, w = frame.image.shape[:2]
     xyxy = np.clip(xyxy, 0, [w, h, w, h]).astype(np.float32)
     side = np.minimum(xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1])
-    keep = (score >= config.min_score) & (side >= config.min_face * min(h, w)) & (side > 0)
+    keep = (score >= _lowest_score(config)) & (side >= config.min_face * min(h, w)) & (side > 0)
     if not keep.any():
         return FaceDetections.empty(frame.frame_index, frame.timestamp_s)
     return FaceDetections(
         frame.frame_index, frame.timestamp_s, xyxy[keep], score[keep].astype(np.float32)
     )
+
+
+def _lowest_score(config: DetectConfig) -> float:
+    """The lowest score a detector returns: ``weak_score`` when asked for, else ``min_score``."""
+    if config.weak_score is None:
+        return config.min_score
+    return min(config.weak_score, config.min_score)
+
+
+def _merge_weak_apart(
+    xyxy: np.ndarray, score: np.ndarray, min_score: float, nms_iou: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``weighted_nms`` run on confident and weak boxes apart, weak ones overlapping a
+    confident one dropped, so confident boxes are exactly those of a run without weak ones."""
+    strong = score >= min_score
+    boxes, scores = weighted_nms(xyxy[strong], score[strong], nms_iou)
+    weak_boxes, weak_scores = weighted_nms(xyxy[~strong], score[~strong], nms_iou)
+    if len(weak_scores) and len(scores):
+        apart = iou_matrix(weak_boxes, boxes).max(axis=1) <= nms_iou
+        weak_boxes, weak_scores = weak_boxes[apart], weak_scores[apart]
+    return np.concatenate([boxes, weak_boxes]), np.concatenate([scores, weak_scores])
 
 
 class HaarDetector:
@@ -340,7 +368,7 @@ class BlazeFaceDetector:
         raw_score = self._interpreter.get_tensor(self._scores)[0, :, 0]
         raw_score = np.clip(raw_score, -self._RAW_SCORE_LIMIT, self._RAW_SCORE_LIMIT)
         score = 1.0 / (1.0 + np.exp(-raw_score))
-        hit = np.flatnonzero(score >= cfg.min_score)
+        hit = np.flatnonzero(score >= _lowest_score(cfg))
         if hit.size == 0:
             return FaceDetections.empty(frame.frame_index, frame.timestamp_s)
         reg = self._interpreter.get_tensor(self._regressors)[0, hit, :4]
@@ -348,8 +376,8 @@ class BlazeFaceDetector:
         half = reg[:, 2:4] / 2
         xyxy = np.concatenate([centre - half, centre + half], axis=1)
         xyxy = (xyxy - [pad_x, pad_y, pad_x, pad_y]) / scale  # frame pixels
-        xyxy, score = weighted_nms(
-            xyxy.astype(np.float32), score[hit].astype(np.float32), cfg.nms_iou
+        xyxy, score = _merge_weak_apart(
+            xyxy.astype(np.float32), score[hit].astype(np.float32), cfg.min_score, cfg.nms_iou
         )
         return _finish(frame, xyxy, score, cfg)
 
@@ -375,6 +403,13 @@ the cockatoo clip's frames, at 0.8 in none, while real faces score 0.89 or more.
 
 DEFAULT_DETECTOR = "blazeface-full"
 """Chosen by ``python -m jobs.measure_detectors``; see ``jobs/detector_report.md``."""
+
+
+@functools.cache
+def score_threshold(name: str = DEFAULT_DETECTOR) -> float:
+    """The ``min_score`` of detector ``name`` as ``make_detector`` builds it: faces below it
+    are weak (tracking only, never rows)."""
+    return make_detector(name).config.min_score
 
 
 def make_detector(name: str = DEFAULT_DETECTOR, **config: object) -> Detector:

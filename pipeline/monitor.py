@@ -4,7 +4,9 @@ Each camera runs :class:`CameraMonitor` (in its own Ray actor under
 :func:`monitor_cameras`): a :class:`pipeline.streams.LiveSource` reads the camera at its
 own pace, keeping only the newest frame; the loop here takes the newest frame at the
 ``sample_fps`` rate, runs the same stage loop as ``analyze``
-(:func:`pipeline.analyze.analyze_frames`) and rolls rows into Parquet parts::
+(:func:`pipeline.analyze.classify_frames`, then :class:`pipeline.track.ConfirmedFaces`,
+so a face's rows, from its first frame, come out once its track confirms) and rolls rows
+into Parquet parts::
 
     OUT/<stream_id>/part-<UTC yyyymmddTHHMMSSZ>-<seq>.parquet   schema.LIVE_DETECTIONS
                     timeline.parquet, faces.parquet             recomputed per part
@@ -34,7 +36,8 @@ import pyarrow.parquet as pq
 
 from model.errors import LightEmoError
 from pipeline import aggregate, schema
-from pipeline.analyze import AnalyzeConfig, Stages, analyze_frames
+from pipeline.analyze import AnalyzeConfig, Stages, classify_frames
+from pipeline.detect import score_threshold
 from pipeline.records import FaceDetections
 from pipeline.report import STATUS_FILE, plot_timeline, write_camera_report
 from pipeline.sinks import remove_stale_temps, write_json, write_table
@@ -51,7 +54,7 @@ from pipeline.streams import (
     redact,
     stream_id,
 )
-from pipeline.track import IouTracker, SceneCutDetector, TrackerConfig
+from pipeline.track import ConfirmedFaces, FaceTracker, SceneCutDetector
 
 log = logging.getLogger(__name__)
 
@@ -110,19 +113,6 @@ class MonitorConfig:
     @property
     def sample_fps(self) -> float:
         return self.analyze.sample_fps
-
-
-class _StreamTracker:
-    """An :class:`IouTracker` whose clock skips outages, so a short reconnect does not
-    age tracks out. Same call contract: ``update`` once per analysed frame, in order."""
-
-    def __init__(self, config: TrackerConfig, first_id: int) -> None:
-        self.inner = IouTracker(config, first_id=first_id)
-        self.skipped_s = 0.0
-
-    def update(self, faces: FaceDetections, scene_cut: bool = False) -> FaceDetections:
-        shifted = replace(faces, timestamp_s=faces.timestamp_s - self.skipped_s)
-        return replace(self.inner.update(shifted, scene_cut), timestamp_s=faces.timestamp_s)
 
 
 @dataclass
@@ -251,13 +241,14 @@ class CameraMonitor:
         deadline = began + duration_s if duration_s else float("inf")
         interval = 1.0 / cfg.sample_fps if cfg.sample_fps > 0 else 0.0
 
-        tracker = _StreamTracker(cfg.analyze.tracker, resume.next_face_id)
+        min_score = score_threshold(cfg.analyze.detector)
+        tracking = ConfirmedFaces(FaceTracker(cfg.analyze.tracker, resume.next_face_id, min_score))
         scenes = SceneCutDetector(cfg.analyze.scene_cut)
-        smoother = LiveSmoother(cfg.analyze.smoothing)  # causal: no look-ahead on a live camera
-        next_face_id = resume.next_face_id
+        self._smoother = LiveSmoother(cfg.analyze.smoothing)  # causal: no look-ahead live
         self._part: list[FaceDetections] = []
         self._part_smoothed: list[np.ndarray] = []
         self._captured: dict[int, datetime] = {}
+        self._held_captured: dict[int, datetime] = {}  # frames whose faces tracking holds
         last: LiveFrame | None = None
         last_index = resume.next_frame - 1
         next_due = began
@@ -288,17 +279,18 @@ class CameraMonitor:
                 if last is not None and frame.connection != last.connection:
                     outage = frame.timestamp_s - last.timestamp_s - interval
                     if outage <= cfg.keep_ids_after_drop_s:
-                        tracker.skipped_s += max(0.0, outage)
+                        tracking.tracker.pause(max(0.0, outage))
                     else:
-                        tracker = _StreamTracker(cfg.analyze.tracker, next_face_id)
+                        self._settle(tracking.flush())
+                        next_id = tracking.tracker.next_id
+                        tracker = FaceTracker(cfg.analyze.tracker, next_id, min_score)
+                        tracking = ConfirmedFaces(tracker)
                         scenes = SceneCutDetector(cfg.analyze.scene_cut)
-                (record,) = analyze_frames([frame], self.stages, tracker, scenes)
-                smoothed = smoother.update(record.face_id, record.timestamp_s, record.probs)
-                if len(record):
-                    next_face_id = max(next_face_id, int(record.face_id.max()) + 1)
-                else:
-                    smoother.forget_before(record.timestamp_s - 10 * cfg.analyze.smoothing.dwell_s)
-                self._add(frame, record, smoothed, last_index)
+                [(_, faces)] = classify_frames([frame], self.stages)
+                with self._lock:
+                    self._held_captured[frame.frame_index] = frame.captured_at
+                self._settle(tracking.push(faces, scene_cut=scenes.is_cut(frame.image)))
+                self._add(frame, tracking.current, last_index)
                 last, last_index = frame, frame.frame_index
         except Exception as exc:
             with self._lock:
@@ -309,6 +301,7 @@ class CameraMonitor:
             with self._lock:  # frames that arrived after the last analysed one were skipped
                 self._dropped += max(0, self._source.stats().frames_received - 1 - last_index)
             try:
+                self._settle(tracking.flush())
                 self._flush()
             finally:
                 with self._lock:
@@ -317,7 +310,25 @@ class CameraMonitor:
         log.info("%s: stopped after %d analysed frames", self.masked_url, self._analysed)
         return final
 
-    def _add(self, frame: LiveFrame, record: FaceDetections, probs: np.ndarray, last_index: int) -> None:
+    def _settle(self, records: list[FaceDetections]) -> None:
+        """Moves records that tracking no longer holds into the part being filled, with
+        their faces' causally smoothed probabilities (records come out in time order)."""
+        dwell = self.config.analyze.smoothing.dwell_s
+        with self._lock:
+            for record in records:
+                captured = self._held_captured.pop(record.frame_index)
+                if len(record):
+                    self._part.append(record)
+                    self._part_smoothed.append(
+                        self._smoother.update(record.face_id, record.timestamp_s, record.probs)
+                    )
+                    self._captured[record.frame_index] = captured
+                else:
+                    self._smoother.forget_before(record.timestamp_s - 10 * dwell)
+
+    def _add(self, frame: LiveFrame, record: FaceDetections, last_index: int) -> None:
+        """Counts an analysed frame; ``record`` holds its confirmed faces (for the status)."""
+        probs = record.probs if record.probs is not None else np.zeros((0, 7), np.float32)
         now_faces = [
             {
                 "face_id": int(fid),
@@ -328,10 +339,6 @@ class CameraMonitor:
         ]
         lag = time.monotonic() - (frame.timestamp_s + self._source.origin)
         with self._lock:
-            if len(record):
-                self._part.append(record)
-                self._part_smoothed.append(probs)
-                self._captured[frame.frame_index] = frame.captured_at
             self._analysed += 1
             self._dropped += max(0, frame.frame_index - last_index - 1)
             self._faces_now = now_faces

@@ -161,6 +161,7 @@ class _VideoJob:
         remove_stale_temps(self.folder)
 
     def finish(self, base_run: dict) -> VideoReport:
+        self.sink.append(detection_rows(self.video_id, self.joiner.finish()))
         self.sink.__exit__(None, None, None)
         # Whole tracks are known only now: smooth them (looking ahead) and rewrite the rows.
         detections = pd.read_parquet(self.folder / "detections.parquet")
@@ -291,7 +292,7 @@ def analyze_videos(
                     vid,
                     frames_decoded=result.frames_decoded,
                     frames_analysed=len(result.records),
-                    faces_seen=sum(len(r) for r in result.records),
+                    faces_seen=job.joiner.confident_faces(result),
                 )
             )
             if job.complete:

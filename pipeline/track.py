@@ -1,8 +1,13 @@
 """Give each face a ``face_id`` that stays the same while it is on screen.
 
-IoU between each live track's last box and the new boxes, matched one-to-one with the
-Hungarian algorithm. A track survives ``max_age_s`` without a match (a missed detection
-or two), and every track ends at a scene cut, so a new shot starts new ids.
+ByteTrack-style: every track's box is predicted by a constant-velocity Kalman filter, so
+a face that walks keeps overlapping its prediction; this frame's confident boxes are
+matched first (IoU, Hungarian), then weak boxes (below the detector's score threshold,
+kept only for this) may keep an unmatched track alive through a turned or blurred
+moment, but never start a track or produce a row. A new track becomes a face, with the
+next id, only once it has been seen in ``confirm_frames`` analysed frames spanning
+``confirm_s``, so a one-frame false face never gets an id. A lost track waits
+``max_age_s`` for its face; every track ends at a scene cut, so a new shot starts new ids.
 """
 
 from __future__ import annotations
@@ -18,18 +23,36 @@ from pipeline.records import FaceDetections
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """Tracker settings.
+    """Tracker settings (times in seconds, so they hold at any sample rate).
 
     Attributes:
-        iou_threshold: minimum overlap to continue a track. Lower follows fast motion
-            at low sample rates but risks swapping ids between nearby faces.
-        max_age_s: how long a track waits for its face to come back. Longer bridges
-            missed detections and brief occlusions; too long can hand a departed face's
-            id to a newcomer at the same spot.
+        iou_threshold: minimum overlap between a track's predicted box and a confident
+            box to continue it. Lower follows erratic motion at low sample rates but risks
+            swapping ids between nearby faces.
+        weak_iou_threshold: minimum overlap for a weak box (below the detector's score
+            threshold) to keep a track alive; stricter, as weak boxes are often background.
+        weak_score: weak boxes down to this detector score are looked at; 1 turns the
+            second stage off. Lower bridges more turned or blurred moments, at the cost of
+            classifying more background boxes that never become rows.
+        max_age_s: how long a lost track waits for its face to come back. Longer bridges
+            missed detections and occlusions; too long can hand a departed face's id to
+            a newcomer near the predicted spot.
+        confirm_frames: analysed frames a new track must be seen in before it becomes a
+            face. Higher drops more false faces; a real face's first frames wait longer.
+        confirm_s: and the time those frames must span, so the rule holds at high
+            sample rates (at 25 fps, 3 frames are only 0.08 s).
+        tentative_age_s: how long a track not yet confirmed waits for its next box. 0
+            ends it at its first miss (ByteTrack); longer lets a face that the detector
+            finds only every other frame confirm, and a flickering false one too.
     """
 
-    iou_threshold: float = 0.3
+    iou_threshold: float = 0.2
+    weak_iou_threshold: float = 0.5
+    weak_score: float = 0.3
     max_age_s: float = 1.0
+    confirm_frames: int = 3
+    confirm_s: float = 0.2
+    tentative_age_s: float = 0.5
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -56,54 +79,252 @@ def match_boxes(a: np.ndarray, b: np.ndarray, iou_threshold: float) -> list[tupl
     return [(int(i), int(j)) for i, j in zip(rows, cols, strict=True) if iou[i, j] >= iou_threshold]
 
 
+class BoxFilter:
+    """Constant-velocity Kalman filter of one box: centre and size, and their rates per second.
+
+    Noises scale with the box height (as in ByteTrack), so near and far faces are followed
+    alike; they are per second, so prediction holds at any sample rate or a variable one.
+    """
+
+    _MEASURE = 0.05  # box measurement std, in box heights
+    _POSITION_DRIFT = 0.075  # position variance added per second, in heights^2
+    _VELOCITY_DRIFT = 1.0  # velocity variance added per second, in (heights/s)^2
+    _VELOCITY_PRIOR = 2.0  # velocity std of a new track, heights/s
+
+    def __init__(self, xyxy: np.ndarray) -> None:
+        self.x = np.concatenate([_to_cxcywh(xyxy), np.zeros(4)])
+        h = self.x[3]
+        self.p = np.diag([(2 * self._MEASURE * h) ** 2] * 4 + [(self._VELOCITY_PRIOR * h) ** 2] * 4)
+
+    def predict(self, dt: float) -> None:
+        """Move the state ``dt`` seconds ahead."""
+        if dt <= 0:
+            return
+        f = np.eye(8)
+        f[:4, 4:] = dt * np.eye(4)
+        h2 = self.x[3] ** 2
+        q = np.diag([self._POSITION_DRIFT * h2 * dt] * 4 + [self._VELOCITY_DRIFT * h2 * dt] * 4)
+        self.x = f @ self.x
+        self.p = f @ self.p @ f.T + q
+
+    def correct(self, xyxy: np.ndarray) -> None:
+        """Fold in a measured box."""
+        r = np.eye(4) * (self._MEASURE * self.x[3]) ** 2
+        s = self.p[:4, :4] + r
+        gain = np.linalg.solve(s, self.p[:4, :]).T
+        self.x = self.x + gain @ (_to_cxcywh(xyxy) - self.x[:4])
+        self.p = self.p - gain @ self.p[:4, :]
+
+    @property
+    def box(self) -> np.ndarray:
+        """The current estimate as xyxy float32 (4,)."""
+        cx, cy, w, h = self.x[:4]
+        return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], np.float32)
+
+
+def _to_cxcywh(xyxy: np.ndarray) -> np.ndarray:
+    x1, y1, x2, y2 = np.asarray(xyxy, np.float64)
+    return np.array([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, max(y2 - y1, 1.0)])
+
+
 @dataclass
 class _Track:
-    face_id: int
-    box: np.ndarray
-    last_seen_s: float
+    key: int  # internal, every track (confirmed or not) has one
+    motion: BoxFilter
+    first_s: float
+    last_s: float  # last time a box matched
+    hits: int = 1
+    face_id: int = 0  # 0 until confirmed
+    missed: bool = False  # confirmed, but no box matched on the last analysed frame
+
+    def see(self, xyxy: np.ndarray, now: float) -> None:
+        self.motion.correct(xyxy)
+        self.last_s, self.hits, self.missed = now, self.hits + 1, False
 
 
 @dataclass
-class IouTracker:
+class FaceTracker:
     """Per-video (or per-stream) tracker; all state lives in the instance.
 
-    Call :meth:`update` once per analysed frame, in time order, even when the frame has
-    no faces, so tracks age correctly. Ids start at ``first_id`` and only grow.
+    Call :meth:`update` (or :meth:`track`) once per analysed frame, in time order, even
+    when the frame has no faces, so tracks age correctly. Confirmed faces get ids from
+    ``first_id`` on, consecutive, in the order they confirm.
+
+    Args:
+        config: settings.
+        first_id: id of the first confirmed face.
+        min_score: the detector's score threshold: faces scoring below it are weak (see
+            ``TrackerConfig.weak_score``). 0 treats every face as confident.
     """
 
     config: TrackerConfig = field(default_factory=TrackerConfig)
     first_id: int = 1
+    min_score: float = 0.0
     _tracks: list[_Track] = field(default_factory=list, init=False)
     _next_id: int = field(default=0, init=False)
+    _next_key: int = field(default=1, init=False)
+    _now: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._next_id = self.first_id
 
     def update(self, faces: FaceDetections, scene_cut: bool = False) -> FaceDetections:
-        """Return ``faces`` with ``face_id`` set.
+        """The confirmed, confident faces of this frame, with ``face_id`` set.
+
+        A face's frames before its track confirms are left out (live use); batch use keeps
+        them with :class:`ConfirmedFaces`.
 
         Args:
-            faces: this frame's faces.
+            faces: this frame's faces, weak ones included.
             scene_cut: True when this frame starts a new shot; every live track ends.
         """
+        tracked = self.track(faces, scene_cut)
+        return tracked.select(tracked.face_id > 0)
+
+    def track(self, faces: FaceDetections, scene_cut: bool = False) -> FaceDetections:
+        """All of this frame's faces with a code in ``face_id``: the id of a confirmed track
+        for a confident face, minus the key of an unconfirmed track (see :meth:`fate`), 0
+        for a weak face (never a row)."""
         now = faces.timestamp_s
+        self._advance(now, scene_cut)
+        codes = np.zeros(len(faces), dtype=np.int64)
+        strong = faces.score >= self.min_score
+        weak = ~strong & (faces.score >= self.config.weak_score)
+        confirmed = [t for t in self._tracks if t.face_id]
+        tentative = [t for t in self._tracks if not t.face_id]
+        # 1. confident boxes continue confirmed tracks, lost ones included;
+        lost = self._associate(
+            confirmed, faces, np.flatnonzero(strong), self.config.iou_threshold, codes
+        )
+        # 2. weak boxes continue those of them that were seen on the last frame;
+        recent = [t for t in lost if not t.missed]
+        self._associate(recent, faces, np.flatnonzero(weak), self.config.weak_iou_threshold, None)
+        for t in lost:
+            t.missed = t.last_s < now
+        # 3. the other confident boxes continue unconfirmed tracks, or start new ones.
+        rest = np.flatnonzero(strong & (codes == 0))
+        unseen = self._associate(tentative, faces, rest, self.config.iou_threshold, codes)
+        ended = [t for t in unseen if now - t.last_s > self.config.tentative_age_s]
+        self._tracks = [t for t in self._tracks if all(t is not e for e in ended)]
+        for j in np.flatnonzero(strong & (codes == 0)):
+            codes[j] = self._start(faces.xyxy[j], now)
+        return faces.with_ids(codes)
+
+    def _advance(self, now: float, scene_cut: bool) -> None:
+        """Ends the tracks a scene cut or a long absence ends; predicts the others to ``now``."""
         if scene_cut:
             self._tracks = []
-        self._tracks = [t for t in self._tracks if now - t.last_seen_s <= self.config.max_age_s]
-        ids = np.zeros(len(faces), dtype=np.int64)
-        previous = np.stack([t.box for t in self._tracks]) if self._tracks else np.zeros((0, 4))
+        max_age = self.config.max_age_s
+        self._tracks = [t for t in self._tracks if not t.face_id or now - t.last_s <= max_age]
+        dt = 0.0 if self._now is None else now - self._now
+        self._now = now
+        for t in self._tracks:
+            t.motion.predict(dt)
+
+    def _start(self, xyxy: np.ndarray, now: float) -> int:
+        """Starts a track at a box; returns the box's code."""
+        track = _Track(self._next_key, BoxFilter(xyxy), now, now)
+        self._next_key += 1
+        self._tracks.append(track)
+        self._confirm_if_due(track)
+        return track.face_id or -track.key
+
+    def pause(self, seconds: float) -> None:
+        """Lets ``seconds`` pass without ageing or moving any track (a camera outage short
+        enough to keep ids): they are taken off every track's clock."""
+        for t in self._tracks:
+            t.first_s, t.last_s = t.first_s + seconds, t.last_s + seconds
+        if self._now is not None:
+            self._now += seconds
+
+    @property
+    def next_id(self) -> int:
+        """The id the next confirmed face will get."""
+        return self._next_id
+
+    def fate(self, key: int) -> int | None:
+        """What became of the unconfirmed track ``key`` as of the last frame: its face id
+        once confirmed, 0 if it ended unconfirmed, None while it is still undecided."""
+        for t in self._tracks:
+            if t.key == key:
+                return t.face_id or None
+        return 0
+
+    def _associate(
+        self,
+        tracks: list[_Track],
+        faces: FaceDetections,
+        candidates: np.ndarray,
+        iou_threshold: float,
+        codes: np.ndarray | None,
+    ) -> list[_Track]:
+        """Match ``tracks`` to the faces at indices ``candidates``; update the matched ones
+        and write their codes (None: a weak stage, no codes). Returns the unmatched tracks."""
+        if not tracks:
+            return []
+        predicted = np.stack([t.motion.box for t in tracks])
         matched = set()
-        for i, j in match_boxes(previous, faces.xyxy, self.config.iou_threshold):
-            track = self._tracks[i]
-            track.box, track.last_seen_s = faces.xyxy[j].copy(), now
-            ids[j] = track.face_id
-            matched.add(j)
-        for j in range(len(faces)):
-            if j not in matched:
-                ids[j] = self._next_id
-                self._tracks.append(_Track(self._next_id, faces.xyxy[j].copy(), now))
-                self._next_id += 1
-        return faces.with_ids(ids)
+        for i, j in match_boxes(predicted, faces.xyxy[candidates], iou_threshold):
+            track, face = tracks[i], int(candidates[j])
+            track.see(faces.xyxy[face], faces.timestamp_s)
+            self._confirm_if_due(track)
+            if codes is not None:
+                codes[face] = track.face_id or -track.key
+            matched.add(i)
+        return [t for i, t in enumerate(tracks) if i not in matched]
+
+    def _confirm_if_due(self, track: _Track) -> None:
+        """Give ``track`` the next face id once it has been seen long enough."""
+        seen = track.hits >= self.config.confirm_frames
+        long = track.last_s - track.first_s >= self.config.confirm_s - 1e-6
+        if not track.face_id and seen and long:
+            track.face_id = self._next_id
+            self._next_id += 1
+
+
+class ConfirmedFaces:
+    """Batch tracking that keeps a face's frames from before its track confirmed.
+
+    Each record is held back until every unconfirmed track in it has confirmed (its faces
+    then get the id) or ended (its faces are dropped), then released with only the rows
+    users see: confirmed, confident faces. Held records span at most the confirmation
+    window (``confirm_s`` plus ``tentative_age_s`` gaps), so memory stays small and a live
+    stream's rows are only that much late; :meth:`flush` releases the rest at the end.
+    """
+
+    def __init__(self, tracker: FaceTracker) -> None:
+        self.tracker = tracker
+        self._held: list[FaceDetections] = []
+        self.current: FaceDetections | None = None  # the last frame's confirmed faces
+
+    def push(self, faces: FaceDetections, scene_cut: bool = False) -> list[FaceDetections]:
+        """Track one analysed frame (in time order); returns the records now settled."""
+        tracked = self.tracker.track(faces, scene_cut)
+        self.current = tracked.select(tracked.face_id > 0)
+        self._held.append(tracked)
+        self._held = [self._settle(r) for r in self._held]
+        done = 0
+        while done < len(self._held) and not (self._held[done].face_id < 0).any():
+            done += 1
+        released, self._held = self._held[:done], self._held[done:]
+        return [r.select(r.face_id > 0) for r in released]
+
+    def flush(self) -> list[FaceDetections]:
+        """The held records, their still unconfirmed faces dropped (the video ended)."""
+        released, self._held = self._held, []
+        return [r.select(r.face_id > 0) for r in released]
+
+    def _settle(self, record: FaceDetections) -> FaceDetections:
+        """``record`` with the codes of unconfirmed tracks that have since been decided
+        replaced by their face id (or 0)."""
+        if not (record.face_id < 0).any():
+            return record
+        codes = record.face_id.copy()
+        for j in np.flatnonzero(codes < 0):
+            fate = self.tracker.fate(int(-codes[j]))
+            if fate is not None:
+                codes[j] = fate
+        return record.with_ids(codes)
 
 
 class SceneCutDetector:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from pipeline.aggregate import detection_rows
-from pipeline.analyze import AnalyzeConfig, SegmentJoiner, Stages, analyze_segment
+from pipeline.analyze import AnalyzeConfig, SegmentJoiner, SegmentResult, Stages, analyze_segment
 from pipeline.sources import plan_segments, probe_video
 from tests.conftest import DEMO_CLIP, shared_path, write_clip
 
@@ -20,7 +23,8 @@ def _run(path, stages: Stages, segment_frames: int) -> pa.Table:
     info = probe_video(path)
     joiner = SegmentJoiner(stages.config)
     segments = plan_segments(info, segment_frames, stages.config.sample_fps)
-    return detection_rows("v", [r for s in segments for r in joiner.join(analyze_segment(info, s, stages))])
+    joined = [r for s in segments for r in joiner.join(analyze_segment(info, s, stages))]
+    return detection_rows("v", joined + joiner.finish())
 
 
 def test_demo_clip_faces_ids_and_scene_cut(stages):
@@ -70,3 +74,49 @@ def test_a_scene_cut_on_a_segment_boundary_starts_new_ids(stages, tmp_path):
         rows = _run(clip, stages, segment_frames).to_pandas()
         assert rows["frame_index"].tolist() == list(range(40))
         assert rows["face_id"].tolist() == [1] * 20 + [2] * 20, segment_frames
+
+
+def test_crowd_clip_ids_are_people(stages):
+    """About 7 people walk through 4.2 s; the IoU tracker without motion gave 15 ids."""
+    clip = shared_path("sample_videos", "facenet_pytorch_video.mp4")
+    rows = _run(clip, stages, segment_frames=1000).to_pandas()
+    ids = sorted(rows["face_id"].unique())
+    assert 3 <= len(ids) <= 10 and ids == list(range(1, len(ids) + 1))
+    assert rows.groupby("face_id").size().min() >= 3  # every face was seen before it became one
+    assert (rows["det_score"] >= stages.min_score).all()  # weak boxes: tracking only, no row
+    split = _run(clip, stages, segment_frames=7).to_pandas()  # faces held across segment edges
+    assert split[["frame_index", "face_id", "x"]].equals(rows[["frame_index", "face_id", "x"]])
+
+
+def _with_false_face(result: SegmentResult, frames: range) -> SegmentResult:
+    """``result`` with a confident, classified box added at the same place in ``frames``."""
+    xyxy, score = np.array([[100, 80, 160, 140]], np.float32), np.array([0.95], np.float32)
+    probs = np.full((1, 7), 1 / 7, np.float32)
+    records = [
+        replace(
+            r,
+            xyxy=np.concatenate([r.xyxy, xyxy]),
+            score=np.concatenate([r.score, score]),
+            probs=np.concatenate([r.probs, probs]),
+        )
+        if k in frames
+        else r
+        for k, r in enumerate(result.records)
+    ]
+    return replace(result, records=records)
+
+
+@pytest.mark.parametrize(
+    ("false_frames", "faces"), [(range(50, 51), 0), (range(50, 52), 0), (range(50, 55), 1)]
+)
+def test_a_face_free_clip_with_a_brief_false_face_yields_no_face(stages, false_frames, faces):
+    """Real detections of the cockatoo clip plus a box in one or two frames (a letter of a
+    title, say) give no face; held for half a second it is one, with all its frames."""
+    clip = shared_path("sample_videos", "imageio_cockatoo.mp4")
+    info = probe_video(clip)
+    [segment] = plan_segments(info, 1000, stages.config.sample_fps)
+    result = _with_false_face(analyze_segment(info, segment, stages), false_frames)
+    joiner = SegmentJoiner(stages.config)
+    rows = detection_rows("v", joiner.join(result) + joiner.finish()).to_pandas()
+    assert rows["face_id"].nunique() == faces
+    assert len(rows) == (len(false_frames) if faces else 0)

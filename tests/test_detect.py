@@ -18,6 +18,7 @@ from pipeline.detect import (
     BlazeFaceConfig,
     BlazeFaceDetector,
     make_detector,
+    score_threshold,
     ssd_anchor_centres,
     weighted_nms,
 )
@@ -149,3 +150,31 @@ def test_weighted_nms_merges_overlaps_and_keeps_separate_boxes() -> None:
     assert scores.tolist() == pytest.approx([0.9, 0.8])
     assert boxes[0].tolist() == pytest.approx([1.2, 0, 11.2, 10])  # (0.9*2 + 0.6*0) / 1.5
     assert boxes[1].tolist() == [50, 50, 60, 60]
+
+
+def test_weak_boxes_come_apart_and_leave_confident_boxes_unchanged() -> None:
+    """Crowd frames: asking for weak boxes (tracking only) must not move a confident box,
+    as merging both in one NMS would."""
+    from pipeline.sources import VideoFileSource, probe_video
+    from pipeline.track import iou_matrix
+    from tests.conftest import shared_path
+
+    crowd = probe_video(shared_path("sample_videos", "facenet_pytorch_video.mp4"))
+    frames = list(VideoFileSource(crowd, 2))
+    plain, with_weak = make_detector(), make_detector(weak_score=0.3)
+    weak_seen = 0
+    for frame in frames:
+        confident, both = plain.detect(frame), with_weak.detect(frame)
+        strong = both.score >= score_threshold()
+        assert both.select(strong).equals(confident)
+        weak = both.select(~strong)
+        assert np.all(weak.score >= 0.3)
+        if len(weak) and len(confident):
+            assert iou_matrix(weak.xyxy, confident.xyxy).max() <= plain.config.nms_iou
+        weak_seen += len(weak)
+    assert weak_seen >= len(frames)  # a crowd has turned and blurred faces
+
+
+def test_score_threshold_is_the_detector_preset() -> None:
+    names = ("haar", "blazeface", "blazeface-full")
+    assert [score_threshold(name) for name in names] == [0.3, 0.8, 0.6]

@@ -392,3 +392,12 @@ def test_a_second_run_continues_the_folder(face_images, tmp_path):
     names = sorted(p.name for p in (tmp_path / "cam-554-x").glob("part-*"))
     assert [n.rsplit("-", 1)[1] for n in names] == ["000000.parquet", "000001.parquet"]
     assert second["captured_at"].min() - first["captured_at"].max() < timedelta(seconds=30)
+
+
+def test_a_live_face_is_written_from_its_first_frame_once_it_confirms(face_images, tmp_path):
+    """Tracking holds a new face's rows until its track confirms (3 frames here), then
+    they come out from its first frame; the stop releases what is still held."""
+    script = [(img, 0.2 * i, 1) for i, img in enumerate(face_images[:6])]
+    rows = run_scripted(tmp_path, script)
+    assert rows["frame_index"].tolist() == list(range(6))
+    assert rows["face_id"].tolist() == [1] * 6

@@ -3,23 +3,34 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.records import FaceDetections
-from pipeline.track import IouTracker, TrackerConfig, iou_matrix
+from pipeline.track import BoxFilter, ConfirmedFaces, FaceTracker, TrackerConfig, iou_matrix
+
+IMMEDIATE = TrackerConfig(
+    confirm_frames=1, confirm_s=0.0, max_age_s=0.5
+)  # every box is a face at once
 
 
-def _frame(t: float, *boxes: tuple[float, float, float, float]) -> FaceDetections:
+def _frame(
+    t: float, *boxes: tuple[float, float, float, float], score: float = 1.0
+) -> FaceDetections:
     xyxy = np.array(boxes, np.float32).reshape(-1, 4)
-    return FaceDetections(int(t * 10), t, xyxy, np.ones(len(xyxy), np.float32))
+    return FaceDetections(round(t * 10), t, xyxy, np.full(len(xyxy), score, np.float32))
+
+
+def _box(x: float, side: float = 50) -> tuple[float, float, float, float]:
+    return (x, 0, x + side, side)
 
 
 def test_iou_matrix():
-    iou = iou_matrix(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]]))
+    iou = iou_matrix(
+        np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
+    )
     np.testing.assert_allclose(iou, [[1.0, 1 / 3, 0.0]], atol=1e-6)
 
 
 def test_ids_stay_with_moving_faces_and_survive_a_missed_detection():
-    tracker = IouTracker(TrackerConfig(max_age_s=0.5))
-    a, b = (0, 0, 50, 50), (200, 0, 250, 50)
-    first = tracker.update(_frame(0.0, a, b)).face_id.tolist()
+    tracker = FaceTracker(IMMEDIATE)
+    first = tracker.update(_frame(0.0, _box(0), _box(200))).face_id.tolist()
     assert first == [1, 2]
     moved = tracker.update(_frame(0.1, (205, 2, 255, 52), (4, 2, 54, 52))).face_id.tolist()
     assert moved == [2, 1]  # order of detections changed, ids follow the faces
@@ -28,14 +39,112 @@ def test_ids_stay_with_moving_faces_and_survive_a_missed_detection():
 
 
 def test_long_absence_and_scene_cut_start_new_ids():
-    tracker = IouTracker(TrackerConfig(max_age_s=0.5))
-    box = (0, 0, 50, 50)
-    assert tracker.update(_frame(0.0, box)).face_id.tolist() == [1]
-    assert tracker.update(_frame(1.0, box)).face_id.tolist() == [2]
-    assert tracker.update(_frame(1.1, box), scene_cut=True).face_id.tolist() == [3]
+    tracker = FaceTracker(IMMEDIATE)
+    assert tracker.update(_frame(0.0, _box(0))).face_id.tolist() == [1]
+    assert tracker.update(_frame(1.0, _box(0))).face_id.tolist() == [2]
+    assert tracker.update(_frame(1.1, _box(0)), scene_cut=True).face_id.tolist() == [3]
 
 
 def test_trackers_do_not_share_state():
-    one, two = IouTracker(), IouTracker()
+    one, two = FaceTracker(IMMEDIATE), FaceTracker(IMMEDIATE)
     one.update(_frame(0.0, (0, 0, 10, 10), (50, 50, 60, 60)))
     assert two.update(_frame(0.0, (0, 0, 10, 10))).face_id.tolist() == [1]
+
+
+def test_the_predicted_box_follows_a_walking_face_through_an_occlusion():
+    """20 px per frame, hidden for 3 frames: where it reappears it no longer overlaps its last
+    box at all, only the box predicted from its motion."""
+    tracker = FaceTracker(IMMEDIATE)
+    ids = [tracker.update(_frame(k / 10, _box(20 * k))).face_id.tolist() for k in range(6)]
+    for k in range(6, 9):
+        tracker.update(_frame(k / 10))
+    assert iou_matrix(np.array([_box(20 * 9)]), np.array([_box(20 * 5)]))[0, 0] == 0
+    assert ids + [tracker.update(_frame(0.9, _box(180))).face_id.tolist()] == [[1]] * 7
+
+
+def test_box_filter_estimates_velocity_in_pixels_per_second():
+    motion = BoxFilter(np.array(_box(0), np.float64))
+    for k in range(1, 20):
+        motion.predict(0.04)  # 25 fps
+        motion.correct(np.array(_box(4 * k), np.float64))
+    assert abs(motion.x[4] - 100) < 5  # 4 px / 0.04 s
+    motion.predict(0.5)
+    assert abs(motion.box[0] - (4 * 19 + 50)) < 5
+
+
+def test_weak_boxes_keep_a_track_alive_but_never_start_one_or_make_a_row():
+    config = TrackerConfig(confirm_frames=1, confirm_s=0.0, max_age_s=0.25)
+    tracker = FaceTracker(config, min_score=0.6)
+    assert tracker.update(_frame(0.0, _box(0), score=0.9)).face_id.tolist() == [1]
+    for k in range(1, 6):  # the face turns away: 0.5 s of weak boxes only
+        tracked = tracker.track(_frame(k / 10, _box(0), score=0.4))
+        assert tracked.face_id.tolist() == [0]  # tracked, but not a row (update drops it)
+    assert tracker.update(_frame(0.6, _box(0), score=0.9)).face_id.tolist() == [1]
+    lone = FaceTracker(config, min_score=0.6)
+    assert [
+        lone.track(_frame(k / 10, _box(300), score=0.5)).face_id.tolist() for k in range(5)
+    ] == [[0]] * 5
+    too_weak = FaceTracker(config, min_score=0.6)  # below weak_score: not even looked at
+    too_weak.update(_frame(0.0, _box(0), score=0.9))
+    for k in range(1, 6):
+        too_weak.update(_frame(k / 10, _box(0), score=config.weak_score - 0.01))
+    assert too_weak.update(_frame(0.6, _box(0), score=0.9)).face_id.tolist() == [2]
+
+
+def _confirmed_rows(frames: list[FaceDetections], config: TrackerConfig) -> list[tuple[int, int]]:
+    """(frame_index, face_id) of every row batch tracking gives, in order."""
+    buffer = ConfirmedFaces(FaceTracker(config))
+    released = [r for f in frames for r in buffer.push(f)] + buffer.flush()
+    assert [r.frame_index for r in released] == [
+        f.frame_index for f in frames
+    ]  # each frame once, in order
+    return [(r.frame_index, int(i)) for r in released for i in r.face_id]
+
+
+def test_a_face_is_confirmed_with_its_first_frames_and_false_faces_leave_nothing():
+    """A real face from frame 0; one-frame and two-frame false faces at frames 1 and 4-5."""
+    frames = [
+        _frame(
+            k / 10, _box(0), *([_box(300)] if k == 1 else []), *([_box(600)] if k in (4, 5) else [])
+        )
+        for k in range(10)
+    ]
+    rows = _confirmed_rows(frames, TrackerConfig())
+    assert rows == [(k, 1) for k in range(10)]
+    live = FaceTracker(TrackerConfig())
+    assert [live.update(f).face_id.tolist() for f in frames[:4]] == [
+        [],
+        [],
+        [1],
+        [1],
+    ]  # from confirmation on
+
+
+def test_ids_are_consecutive_in_order_of_confirmation():
+    frames = [
+        _frame(k / 10, *([_box(0)] if k < 2 else []), *([_box(300)] if k >= 1 else []))
+        for k in range(6)
+    ]
+    frames += [_frame(0.6 + k / 10, _box(300), _box(600)) for k in range(4)]
+    rows = _confirmed_rows(frames, TrackerConfig())
+    assert sorted({i for _, i in rows}) == [1, 2]  # the two-frame face at x=0 took no id
+    assert {i for f, i in rows if f < 6} == {1} and (6, 2) in rows
+
+
+def test_confirmation_needs_time_as_well_as_frames():
+    """At 25 analysed frames per second, 3 frames span 0.08 s: not yet a face."""
+    config = TrackerConfig(confirm_frames=3, confirm_s=0.2)
+    fast = [
+        FaceDetections(k, k * 0.04, np.array([_box(0)], np.float32), np.ones(1, np.float32))
+        for k in range(7)
+    ]
+    assert _confirmed_rows(fast[:5], config) == []
+    assert _confirmed_rows(fast, config) == [(k, 1) for k in range(7)]
+
+
+def test_a_track_that_never_confirms_is_released_without_its_rows_at_the_end():
+    buffer = ConfirmedFaces(FaceTracker(TrackerConfig()))
+    assert buffer.push(_frame(0.0, _box(0))) == []  # held: undecided
+    assert buffer.push(_frame(0.1, _box(0))) == []
+    flushed = buffer.flush()
+    assert [len(r) for r in flushed] == [0, 0] and [r.frame_index for r in flushed] == [0, 1]

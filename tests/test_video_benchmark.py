@@ -48,11 +48,11 @@ def test_evaluate_on_video_scores_detections_and_true_boxes(bench, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     detection = metrics["detection"]
     assert detection["recall"] >= 0.6 and detection["precision"] >= 0.9  # drawn as people, faces are found
-    for name in ("none", "hmm-2s"):
+    for name in ("none", "hmm-1s"):
         for where in ("pipeline", "oracle_boxes"):
             scores = metrics[name][where]
             assert 0 < scores["label"]["macro_f1"] <= 1 and scores["label_ferplus"]["faces"] > 0
-    assert metrics["hmm-2s"]["pipeline"]["label_changes_per_s"] < metrics["none"]["pipeline"]["label_changes_per_s"]
+    assert metrics["hmm-1s"]["pipeline"]["label_changes_per_s"] < metrics["none"]["pipeline"]["label_changes_per_s"]
     assert metrics["none"]["oracle_boxes"]["label"]["faces"] == len(pd.read_parquet(folder / TRUTH_FILE))
     assert "face recall" in result.output
 
