@@ -281,19 +281,26 @@ def score_benchmark(
 
 
 def detection_scores(truth: pd.DataFrame, detections: pd.DataFrame) -> dict:
-    """Recall and precision of face detection, and id switches of the tracker, over the
-    matched (truth, detection) pairs of every frame."""
+    """Recall and precision of face detection over every frame, and how well face ids
+    follow people: id switches along each person's matched frames, and IDF1 (the share of
+    rows whose id agrees with the best one-to-one pairing of true people and face ids)."""
     pairs = match(truth, detections)
-    switches = 0
-    for _, person in pairs.sort_values("frame_index").groupby(["video_id", "face"]):
-        ids = person["face_id"].to_numpy()
-        switches += int((ids[1:] != ids[:-1]).sum())
+    switches, id_true_positives = 0, 0
+    if len(pairs):
+        for _, person in pairs.sort_values("frame_index").groupby(["video_id", "face"]):
+            ids = person["face_id"].to_numpy()
+            switches += int((ids[1:] != ids[:-1]).sum())
+        for _, clip in pairs.groupby("video_id"):
+            overlap = pd.crosstab(clip["face"], clip["face_id"]).to_numpy()
+            rows, cols = linear_sum_assignment(-overlap)
+            id_true_positives += int(overlap[rows, cols].sum())
     return {
         "true_faces": len(truth),
         "detections": len(detections),
         "recall": round(len(pairs) / max(len(truth), 1), 4),
         "precision": round(len(pairs) / max(len(detections), 1), 4),
         "id_switches": switches,
+        "idf1": round(2 * id_true_positives / max(len(truth) + len(detections), 1), 4),
         "ids": int(detections.groupby("video_id")["face_id"].nunique().sum()),
         "true_people": int(truth.groupby("video_id")["face"].nunique().sum()),
     }

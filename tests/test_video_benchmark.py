@@ -65,3 +65,15 @@ def test_matching_pairs_each_true_face_with_at_most_one_detection():
     pairs = match(truth, found)
     assert len(pairs) == 1 and pairs.loc[0, "face"] == 1 and pairs.loc[0, "face_id"] == 7
     assert np.isclose(pairs.loc[0, "x"], 0.0)  # the truth's box is kept
+
+
+def test_id_scores_count_switches_and_the_best_pairing():
+    from jobs.video_benchmark import detection_scores
+
+    box = {"x": 0.0, "y": 0.0, "w": 50.0, "h": 50.0}
+    truth = pd.DataFrame([{"video_id": "v", "frame_index": i, "face": 1, **box} for i in range(10)])
+    ids = [1, 1, 1, 1, 1, 1, 2, 2, 2, 2]  # one switch: the best pairing keeps 6 of 10 rows
+    found = pd.DataFrame([{"video_id": "v", "frame_index": i, "face_id": f, **box} for i, f in enumerate(ids)])
+    scores = detection_scores(truth, found)
+    assert scores["id_switches"] == 1 and scores["recall"] == 1.0
+    assert scores["idf1"] == pytest.approx(2 * 6 / 20)
