@@ -20,7 +20,7 @@ from model.errors import DataError, ModelError
 from model.ferplus import DEFAULT_FERPLUS_DIR, ferplus_labels
 from model.labels import EMOTIONS, NUM_CLASSES
 from model.preprocess import preprocess_faces
-from model.runtime import WEIGHTS_DIR, EmotionModel, FlipAveraged, open_model_file, resolve_model
+from model.runtime import WEIGHTS_DIR, EmotionModel, FlipAveraged, has_tensorflow, open_model_file, resolve_model
 from pipeline.sinks import write_json
 
 
@@ -252,10 +252,18 @@ def calibrate(
 
 
 def _files_to_evaluate(model: str | None) -> dict[str, Path]:
+    """The model files to score: one file given by path, or a shipped model's int8 file
+    and, where it ships one and TensorFlow is installed, its ``.keras`` file."""
     if model is not None and Path(model).suffix in (".keras", ".tflite"):
         path = resolve_model(model)
         return {path.suffix[1:]: path}
-    return {"keras": resolve_model(model, "keras"), "tflite": resolve_model(model, "tflite")}
+    files = {"tflite": resolve_model(model, "tflite")}
+    if has_tensorflow():
+        try:
+            files = {"keras": resolve_model(model, "keras"), **files}
+        except ModelError:  # an install that ships only the int8 file
+            pass
+    return files
 
 
 def validation_slice(data: Path, model_file: Path) -> FaceSet:

@@ -96,10 +96,31 @@ class TFLiteEmotionModel:
         return self._interpreter.get_tensor(self._output).astype(np.float32, copy=True)
 
 
+TRAIN_EXTRA = "pip install 'lightemo-video[train]'"
+
+
+def has_tensorflow() -> bool:
+    """Whether TensorFlow is installed (the ``train`` extra): needed to train, and to
+    read ``.keras`` files; video analysis runs on LiteRT without it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):  # a broken or blocked install
+        return False
+
+
+def require_tensorflow(what: str | Path) -> None:
+    """Raise a one-line ``ModelError`` naming ``what`` when TensorFlow is missing."""
+    if not has_tensorflow():
+        raise ModelError(what, f"needs TensorFlow, which this install leaves out: {TRAIN_EXTRA}")
+
+
 class KerasEmotionModel:
     """A ``.keras`` LightEmoNet (imports TensorFlow; for evaluation and training)."""
 
     def __init__(self, path: str | Path) -> None:
+        require_tensorflow(path)
         import keras
 
         self.path = Path(path)

@@ -16,7 +16,13 @@ import numpy as np
 
 from model.errors import ModelError
 from model.labels import NUM_CLASSES
-from model.runtime import TEST_TIME_AUGMENTATIONS, resolve_model, temperature, test_time_augmentation
+from model.runtime import (
+    TEST_TIME_AUGMENTATIONS,
+    require_tensorflow,
+    resolve_model,
+    temperature,
+    test_time_augmentation,
+)
 from pipeline.classify import EmotionClassifier
 from pipeline.detect import DEFAULT_DETECTOR, Detector, make_detector, score_threshold
 from pipeline.records import FaceDetections, Frame
@@ -72,6 +78,8 @@ class AnalyzeConfig:
         if self.tta is not None and self.tta not in TEST_TIME_AUGMENTATIONS:
             raise ModelError("--tta", f"unknown test-time augmentation '{self.tta}'; choose {' or '.join(TEST_TIME_AUGMENTATIONS)}")
         path = resolve_model(self.model)
+        if path.suffix == ".keras":
+            require_tensorflow(path)  # fail before any work starts, not in every worker
         digest.update(path.read_bytes())
         tta = self.tta or test_time_augmentation(path)
         digest.update(f"{tta} {temperature(path, tta)}".encode())

@@ -176,6 +176,12 @@ def train(
     ] = Path("../shared/datasets/ferplus"),
 ) -> None:
     """Train LightEmoNet on FER2013 and export .keras, int8 .tflite and a model card."""
+    from model.runtime import require_tensorflow
+
+    try:
+        require_tensorflow("train")
+    except LightEmoError as exc:
+        raise _fail(exc) from None
     from jobs.train import train as run_training
 
     _setup_logging()

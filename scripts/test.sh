@@ -12,5 +12,5 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
     gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium >/dev/null
 fi
-python -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[test]"
+python -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[test,train]"
 python -m pytest -q "$@"
