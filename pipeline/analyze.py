@@ -16,7 +16,12 @@ import numpy as np
 
 from model.errors import ModelError
 from model.labels import NUM_CLASSES
-from model.runtime import TEST_TIME_AUGMENTATIONS, resolve_model, temperature, test_time_augmentation
+from model.runtime import (
+    TEST_TIME_AUGMENTATIONS,
+    resolve_model,
+    temperature,
+    test_time_augmentation,
+)
 from pipeline.appearance import APPEARANCE_DIM, appearance_vectors
 from pipeline.classify import EmotionClassifier
 from pipeline.detect import DEFAULT_DETECTOR, Detector, make_detector, score_threshold

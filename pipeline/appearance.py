@@ -32,9 +32,11 @@ def region_boxes(xyxy: np.ndarray) -> list[tuple[float, float, float, float]]:
     """
     x1, y1, x2, y2 = (float(v) for v in xyxy)
     w, h = x2 - x1, y2 - y1
-    return [(x1 - 0.2 * w, y1 - 0.4 * h, x2 + 0.2 * w, y1 + 0.1 * h),
-            (x1 + 0.1 * w, y1 + 0.1 * h, x2 - 0.1 * w, y2),
-            (x1 - 0.5 * w, y2 + 0.5 * h, x2 + 0.5 * w, y2 + 1.5 * h)]
+    return [
+        (x1 - 0.2 * w, y1 - 0.4 * h, x2 + 0.2 * w, y1 + 0.1 * h),
+        (x1 + 0.1 * w, y1 + 0.1 * h, x2 - 0.1 * w, y2),
+        (x1 - 0.5 * w, y2 + 0.5 * h, x2 + 0.5 * w, y2 + 1.5 * h),
+    ]
 
 
 def region_histogram(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -50,7 +52,9 @@ def region_histogram(image: np.ndarray, box: tuple[float, float, float, float]) 
     hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(np.int32)
     hue, sat, val = hsv[:, 0], hsv[:, 1], hsv[:, 2]
     colour = (sat >= _MIN_SAT) & (val >= _MIN_VAL)
-    colour_bin = (hue * HUE_BINS // 180) * SAT_BINS + np.minimum((sat - _MIN_SAT) * SAT_BINS // (256 - _MIN_SAT), SAT_BINS - 1)
+    colour_bin = (hue * HUE_BINS // 180) * SAT_BINS + np.minimum(
+        (sat - _MIN_SAT) * SAT_BINS // (256 - _MIN_SAT), SAT_BINS - 1
+    )
     grey_bin = HUE_BINS * SAT_BINS + val * GREY_BINS // 256
     counts = np.bincount(np.where(colour, colour_bin, grey_bin), minlength=REGION_BINS)
     return (counts / counts.sum()).astype(np.float32)
