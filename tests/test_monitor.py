@@ -230,7 +230,9 @@ def test_the_same_face_keeps_its_id_after_a_long_rtsp_outage(server, ray_session
     result = {}
     cfg = config(roll_seconds=2, keep_ids_after_drop_s=0.0)
     runner = threading.Thread(
-        target=lambda: result.update(status=monitor_cameras([server.url()], tmp_path, cfg, duration_s=10)[0])
+        target=lambda: result.update(
+            status=monitor_cameras([server.url()], tmp_path, cfg, duration_s=10)[0]
+        )
     )
     runner.start()
     try:
@@ -390,7 +392,8 @@ def run_scripted(
 
 
 @pytest.mark.parametrize(
-    ("gap_s", "reid_window_s", "same_id"), [(2.0, 60.0, True), (12.0, 60.0, True), (12.0, 0.0, False)]
+    ("gap_s", "reid_window_s", "same_id"),
+    [(2.0, 60.0, True), (12.0, 60.0, True), (12.0, 0.0, False)],
 )
 def test_face_ids_survive_a_short_drop_and_come_back_by_look_after_a_long_one(
     face_images, tmp_path, gap_s, reid_window_s, same_id

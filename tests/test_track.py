@@ -189,7 +189,9 @@ def _visit(tracker: FaceTracker, start: float, *faces, frames: int = 3) -> list[
         (2.0, RED, replace(IMMEDIATE, reid_window_s=0.0), 2),  # re-identification off
     ],
 )
-def test_a_face_that_returns_takes_its_old_id_only_if_it_looks_alike(away_s, look, config, returning_id):
+def test_a_face_that_returns_takes_its_old_id_only_if_it_looks_alike(
+    away_s, look, config, returning_id
+):
     tracker = FaceTracker(config)
     assert _visit(tracker, 0.0, (_box(0), RED)) == [[1]] * 3
     back = _visit(tracker, 0.2 + away_s, (_box(400), look))
