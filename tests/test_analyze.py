@@ -104,7 +104,9 @@ def _with_false_face(result: SegmentResult, frames: range) -> SegmentResult:
             xyxy=np.concatenate([r.xyxy, xyxy]),
             score=np.concatenate([r.score, score]),
             probs=np.concatenate([r.probs, probs]),
-            appearance=np.concatenate([r.appearance, np.zeros_like(r.appearance[:1])]),
+            appearance=np.concatenate(
+                [r.appearance, np.zeros((1, r.appearance.shape[1]), np.float32)]
+            ),
         )
         if k in frames
         else r
