@@ -62,7 +62,8 @@ PART_PREFIX = "part-"
 # What the summaries, timeline.png and report.html need of each row (boxes rank the faces);
 # kept in memory for the whole run.
 _SUMMARY_COLUMNS = [  # summaries read the smoothed values under these names
-    "video_id", "face_id", "timestamp_s", "w", "h", *aggregate.PROBS, "emotion", "confidence"
+    "video_id", "face_id", "frame_index", "timestamp_s", "x", "y", "w", "h", "det_score",
+    *aggregate.PROBS, "emotion", "confidence",
 ]
 
 
