@@ -89,9 +89,10 @@ def main() -> None:
         "--thresholds", type=float, nargs="*", default=[0.0, 0.2, 0.25, 0.3, 0.35, 0.4]
     )
     parser.add_argument("--margin", type=float, default=TrackerConfig.reid_margin)
+    parser.add_argument("--sample-fps", type=float, default=AnalyzeConfig.sample_fps)
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    config = AnalyzeConfig()
+    config = AnalyzeConfig(sample_fps=args.sample_fps)
     min_score = score_threshold(config.detector)
     settings = {
         f"reid<{t:g}" if t else "no reid": replace(
