@@ -121,7 +121,8 @@ def main() -> None:
             )
             s = detection_scores(truth, rows)
             print(
-                f"{bench.name} {name}: IDF1 {s['idf1']}, id switches {s['id_switches']}, ids {s['ids']} "
+                f"{bench.name} {name}: IDF1 {s['idf1']}, id switches {s['id_switches']}, "
+                f"ids {s['ids']} "
                 f"(true people {s['true_people']}), recall {s['recall']}"
             )
 

@@ -348,8 +348,8 @@ class FaceTracker:
         if track.face_id or not (seen and long):
             return
         known = self._reidentify(track)
-        if known is not None:
-            track.face_id = known.face_id
+        if known is not None:  # described by its new pictures only (the light may differ;
+            track.face_id = known.face_id  # keeping the old ones measured worse)
             self._gallery = [t for t in self._gallery if t is not known]
             self._tracks = [t for t in self._tracks if t is not known]
         else:

@@ -139,7 +139,8 @@ def test_each_face_row_shows_the_face_at_its_thumbnail_box(out):
     faces = pd.read_parquet(out / "demo" / "faces.parquet")
     text = (out / "demo" / "report.html").read_text()
     table = re.search(r'<table id="faces">.*?</table>', text, re.S).group(0)
-    pictures = re.findall(r'<img class="thumb" alt="face (\d+)" src="data:image/png;base64,([^"]+)"', table)
+    thumb = r'<img class="thumb" alt="face (\d+)" src="data:image/png;base64,([^"]+)"'
+    pictures = re.findall(thumb, table)
     assert sorted(int(i) for i, _ in pictures) == sorted(faces["face_id"])
     source = _frames(DEMO_CLIP)
     for face_id, data in pictures:
