@@ -82,7 +82,8 @@ def timeline(detections: pd.DataFrame) -> pd.DataFrame:
 
 def faces(detections: pd.DataFrame) -> pd.DataFrame:
     """One row per face track: when it was seen, its dominant emotion (:func:`dominant`),
-    the share of its analysed frames per (smoothed) emotion."""
+    the share of its analysed frames per (smoothed) emotion, and where its picture is
+    (:func:`thumbnails`)."""
     if detections.empty:
         return schema.FACES.empty_table().to_pandas()
     rows = smoothed_view(detections)
@@ -102,9 +103,27 @@ def faces(detections: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     out = stats.merge(dominant(rows, keys).drop(columns="confidence"), on=keys).merge(shares, on=keys)
+    out = out.merge(thumbnails(rows, keys), on=keys)
     out["frames"] = out["frames"].astype(np.int64)
     out["mean_confidence"] = out["mean_confidence"].astype(np.float32)
     return out[schema.FACES.names]
+
+
+def thumbnails(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per group of rows, the frame and box of its best picture: the largest, most
+    confident detection (``det_score`` x box area), as ``thumb_frame_index``, ``thumb_x``,
+    ``thumb_y``, ``thumb_w``, ``thumb_h``; the earliest such frame on ties."""
+    quality = rows["det_score"].astype(np.float64) * rows["w"] * rows["h"]
+    best = rows.assign(quality=quality).sort_values([*keys, "quality", "frame_index"],
+                                                   ascending=[*[True] * len(keys), False, True])
+    best = best.drop_duplicates(keys)
+    out = best[[*keys, "frame_index", "x", "y", "w", "h"]].rename(
+        columns={"frame_index": "thumb_frame_index", "x": "thumb_x", "y": "thumb_y",
+                 "w": "thumb_w", "h": "thumb_h"})
+    out["thumb_frame_index"] = out["thumb_frame_index"].astype(np.int64)
+    for column in ("thumb_x", "thumb_y", "thumb_w", "thumb_h"):
+        out[column] = out[column].astype(np.float32)
+    return out.reset_index(drop=True)
 
 
 def dominant(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from model.runtime import (
     temperature,
     test_time_augmentation,
 )
+from pipeline.appearance import APPEARANCE_DIM, appearance_vectors
 from pipeline.classify import EmotionClassifier
 from pipeline.detect import DEFAULT_DETECTOR, Detector, make_detector, score_threshold
 from pipeline.records import FaceDetections, Frame
@@ -113,8 +114,9 @@ def classify_frames(frames: Iterable[Frame], stages: Stages) -> Iterator[tuple[F
 
 
 def _classify_batch(batch: list[Frame], stages: Stages) -> Iterator[tuple[Frame, FaceDetections]]:
-    """Only confident faces are classified: weak ones (kept for tracking, never rows) get
-    zero probabilities, as classifying them would cost about as much as detection."""
+    """Only confident faces are classified and get an appearance signature (for
+    re-identification): weak ones (kept for tracking, never rows) get zeros, as classifying
+    them would cost about as much as detection."""
     found = [stages.detector.detect(frame) for frame in batch]
     strong = [faces.score >= stages.min_score for faces in found]
     confident = [faces.select(keep) for faces, keep in zip(found, strong, strict=True)]
@@ -122,7 +124,9 @@ def _classify_batch(batch: list[Frame], stages: Stages) -> Iterator[tuple[Frame,
     for frame, faces, keep, done in zip(batch, found, strong, classified, strict=True):
         probs = np.zeros((len(faces), NUM_CLASSES), np.float32)
         probs[keep] = done.probs
-        yield frame, faces.with_probs(probs)
+        looks = np.zeros((len(faces), APPEARANCE_DIM), np.float32)
+        looks[keep] = appearance_vectors(frame.image, faces.xyxy[keep])
+        yield frame, faces.with_probs(probs).with_appearance(looks)
 
 
 @dataclass(frozen=True)

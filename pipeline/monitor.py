@@ -62,7 +62,8 @@ PART_PREFIX = "part-"
 # What the summaries, timeline.png and report.html need of each row (boxes rank the faces);
 # kept in memory for the whole run.
 _SUMMARY_COLUMNS = [  # summaries read the smoothed values under these names
-    "video_id", "face_id", "timestamp_s", "w", "h", *aggregate.PROBS, "emotion", "confidence"
+    "video_id", "face_id", "frame_index", "timestamp_s", "x", "y", "w", "h", "det_score",
+    *aggregate.PROBS, "emotion", "confidence",
 ]
 
 
@@ -82,9 +83,11 @@ class MonitorConfig:
         status_every_s: how often ``status.json`` is rewritten.
         keep_ids_after_drop_s: after a reconnect that lost at most this many seconds
             of video, tracks carry on (the outage does not age them), so a face keeps
-            its id; after a longer outage a new tracker starts, with ids continuing
-            after the largest one used. Longer keeps ids through slow reconnects, but a
-            different person in the same spot may inherit an id.
+            its id; after a longer outage every track ends, and a face that comes back
+            takes its id again only by its look (re-identification, whose gallery
+            outlives the connection), else a new one after the largest used. Longer
+            keeps ids through slow reconnects, but a different person in the same spot
+            may inherit an id.
     """
 
     analyze: AnalyzeConfig = field(default_factory=lambda: AnalyzeConfig(sample_fps=5.0))
@@ -282,9 +285,8 @@ class CameraMonitor:
                         tracking.tracker.pause(max(0.0, outage))
                     else:
                         self._settle(tracking.flush())
-                        next_id = tracking.tracker.next_id
-                        tracker = FaceTracker(cfg.analyze.tracker, next_id, min_score)
-                        tracking = ConfirmedFaces(tracker)
+                        tracking.tracker.end_tracks()  # their faces wait in the gallery
+                        tracking = ConfirmedFaces(tracking.tracker)
                         scenes = SceneCutDetector(cfg.analyze.scene_cut)
                 [(_, faces)] = classify_frames([frame], self.stages)
                 with self._lock:

@@ -36,6 +36,8 @@ class FaceDetections:
         probs: float32 (n, 7) emotion probabilities in ``EMOTIONS`` order, or None
             before classification.
         face_id: int64 (n,) track ids, or None before tracking.
+        appearance: float32 (n, d) appearance signatures (``pipeline.appearance``), or
+            None; computed where the pixels are, so a tracker without them can re-identify.
 
     Stages never modify a record: they return a new one (``dataclasses.replace``).
     """
@@ -46,6 +48,7 @@ class FaceDetections:
     score: np.ndarray
     probs: np.ndarray | None = None
     face_id: np.ndarray | None = None
+    appearance: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.score) if np.ndim(self.score) == 1 else -1
@@ -55,6 +58,8 @@ class FaceDetections:
             _check(self.probs, "probs", (n, NUM_CLASSES))
         if self.face_id is not None:
             _check(self.face_id, "face_id", (n,))
+        if self.appearance is not None:
+            _check(self.appearance, "appearance", (n, -1))
 
     def __len__(self) -> int:
         return len(self.score)
@@ -77,6 +82,10 @@ class FaceDetections:
         """A copy carrying track ids int64 (n,)."""
         return replace(self, face_id=np.asarray(face_id, dtype=np.int64))
 
+    def with_appearance(self, appearance: np.ndarray) -> FaceDetections:
+        """A copy carrying appearance signatures float32 (n, d)."""
+        return replace(self, appearance=np.asarray(appearance, dtype=np.float32))
+
     def select(self, keep: np.ndarray) -> FaceDetections:
         """A copy with only the faces where ``keep`` (bool (n,) or int index) holds."""
         return replace(
@@ -85,6 +94,7 @@ class FaceDetections:
             score=self.score[keep],
             probs=None if self.probs is None else self.probs[keep],
             face_id=None if self.face_id is None else self.face_id[keep],
+            appearance=None if self.appearance is None else self.appearance[keep],
         )
 
     def equals(self, other: FaceDetections) -> bool:
@@ -99,6 +109,7 @@ class FaceDetections:
                     (self.score, other.score),
                     (self.probs, other.probs),
                     (self.face_id, other.face_id),
+                    (self.appearance, other.appearance),
                 )
             )
         )

@@ -205,9 +205,10 @@ def annotate_video(video_dir: Path, source: Path | None = None) -> Path:
             if rows is not None:  # analysed: its faces replace the old ones
                 shown = {r.face_id: (frame.timestamp_s, r) for r in rows.itertuples()}
             image = np.ascontiguousarray(frame.image[: stream.height, : stream.width])
-            for seen, row in shown.values():
+            labels: list[tuple[int, int, int, int]] = []  # label boxes drawn on this frame
+            for seen, row in sorted(shown.values(), key=lambda sr: (sr[1].y, sr[1].x)):
                 if frame.timestamp_s - seen <= HOLD_S:
-                    _draw_face(image, row)
+                    labels.append(_draw_face(image, row, labels))
             picture = av.VideoFrame.from_ndarray(image, format="bgr24")
             picture.pts = round(Fraction(frame.timestamp_s) / info.time_base)
             picture.time_base = info.time_base
@@ -216,12 +217,19 @@ def annotate_video(video_dir: Path, source: Path | None = None) -> Path:
     return target
 
 
-def _draw_face(frame: np.ndarray, row: tuple) -> None:
-    """Draw one face's box and ``face <id>  <emotion> <confidence>`` label in place.
+def _draw_face(
+    frame: np.ndarray, row: tuple, taken: list[tuple[int, int, int, int]] = ()
+) -> tuple[int, int, int, int]:
+    """Draw one face's box and ``face <id>  <emotion> <confidence>`` label in place, the
+    label moved down past any of ``taken`` it would cover (crowds).
 
     Args:
         frame: (h, w, 3) uint8 BGR image.
         row: a detections row (``itertuples``) with x, y, w, h, face_id, emotion, confidence.
+        taken: label boxes (x0, y0, x1, y1) already drawn on this frame.
+
+    Returns:
+        This label's box (x0, y0, x1, y1).
     """
     import cv2
 
@@ -236,9 +244,26 @@ def _draw_face(frame: np.ndarray, row: tuple) -> None:
     label_h = th + base + 2 * thick
     top = y0 - label_h if y0 >= label_h else y1  # below the box when there is no room above
     left = min(max(x0, 0), max(frame.shape[1] - tw - 6, 0))
+    top = free_label_top((left, top, left + tw + 6, top + label_h), taken)
     cv2.rectangle(frame, (left, top), (left + tw + 6, top + label_h), color, -1)
     ink = (0, 0, 0) if sum(color) > 400 else (255, 255, 255)  # dark text on light colours
     cv2.putText(frame, text, (left + 3, top + th + thick), font, scale, ink, 1, cv2.LINE_AA)
+    return left, top, left + tw + 6, top + label_h
+
+
+def free_label_top(label: tuple[int, int, int, int], taken: list[tuple[int, int, int, int]]) -> int:
+    """The top of ``label`` (x0, y0, x1, y1) moved down just below every box of ``taken``
+    it would overlap, so no two labels cover each other (which may push it over its
+    own face's box: a readable label matters more)."""
+    x0, top, x1, bottom = label
+    height = bottom - top
+    moved = True
+    while moved:
+        moved = False
+        for a0, b0, a1, b1 in taken:
+            if x0 < a1 and a0 < x1 and top < b1 and b0 < top + height:
+                top, moved = b1 + 1, True
+    return top
 
 
 def _bgr(hex_color: str) -> tuple[int, int, int]:
@@ -262,6 +287,7 @@ def write_video_report(video_dir: Path) -> Path:
     run = _read_ok_run(video_dir)
     detections = _read_parquet(video_dir, "detections.parquet")
     faces = _read_parquet(video_dir, "faces.parquet")
+    pictures = face_thumbnails(Path(run.get("input", "")), faces, detections)
     plot = video_dir / "timeline.png"
     if not plot.is_file():
         plot_timeline(video_dir)
@@ -271,7 +297,7 @@ def write_video_report(video_dir: Path) -> Path:
         f"<h1>{_e(video_id)}</h1>",
         _facts(run),
         f"<h2>Faces ({len(faces)})</h2>",
-        _face_table(faces),
+        _face_table(faces, pictures),
         "<h2>Timeline</h2>",
         _img(plot.read_bytes(), f"emotion timeline of {video_id}"),
     ]
@@ -555,6 +581,7 @@ td.key{color:#555;white-space:nowrap}
 .shares{font-size:12px;color:#555;margin-left:8px}
 .scroll{max-height:420px;overflow:auto;display:inline-block;border:1px solid #eee}
 img{max-width:100%;height:auto}
+img.thumb{height:72px;width:auto;border-radius:4px;display:block}
 video{max-width:100%;max-height:420px;background:#000}
 .facts{display:flex;flex-wrap:wrap;gap:0 40px;align-items:flex-start}
 .facts table{font-size:13px}
@@ -627,7 +654,62 @@ def _chip(emotion: str) -> str:
     return f'<span class=chip style="background:{color}">{_e(emotion)}</span>'
 
 
-def _face_table(faces: pd.DataFrame) -> str:
+THUMB_PX = 72
+"""Height of a face's picture in ``report.html``."""
+
+
+def face_thumbnails(
+    source: Path, faces: pd.DataFrame, detections: pd.DataFrame
+) -> dict[int, bytes]:
+    """PNG pictures (``THUMB_PX`` high) of each face at its ``faces.parquet`` thumbnail
+    frame and box, with a little margin; empty when the input video is gone or the
+    table predates thumbnails (the report then shows none)."""
+    import cv2
+
+    if faces.empty or "thumb_frame_index" not in faces or not source.is_file():
+        return {}
+    try:
+        info = probe_video(source)
+    except LightEmoError as exc:
+        log.warning("no face pictures: %s", exc)
+        return {}
+    times = detections.drop_duplicates("frame_index").set_index("frame_index")["timestamp_s"]
+    pictures = {}
+    for face in faces.itertuples():
+        image = _frame_at(info, float(times.get(face.thumb_frame_index, np.nan)))
+        if image is None:
+            continue
+        margin = 0.25 * max(face.thumb_w, face.thumb_h)
+        x0, y0 = int(max(face.thumb_x - margin, 0)), int(max(face.thumb_y - margin, 0))
+        x1 = int(min(face.thumb_x + face.thumb_w + margin, image.shape[1]))
+        y1 = int(min(face.thumb_y + face.thumb_h + margin, image.shape[0]))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        crop = image[y0:y1, x0:x1]
+        size = (max(1, round(crop.shape[1] * THUMB_PX / crop.shape[0])), THUMB_PX)
+        ok, png = cv2.imencode(".png", cv2.resize(crop, size, interpolation=cv2.INTER_AREA))
+        if ok:
+            pictures[int(face.face_id)] = png.tobytes()
+    return pictures
+
+
+def _frame_at(info, timestamp_s: float) -> np.ndarray | None:
+    """The decoded frame (BGR, upright) shown at ``timestamp_s``, by seeking near it."""
+    from pipeline.sources import Segment
+
+    if not np.isfinite(timestamp_s):
+        return None
+    half = 0.5 / max(info.fps, 1.0)
+    start = Fraction(max(timestamp_s - half, 0.0)).limit_denominator(1_000_000)
+    stop = Fraction(timestamp_s + half).limit_denominator(1_000_000)
+    frames = list(VideoFileSource(info, sample_fps=0, segment=Segment(0, start, stop)))
+    if not frames:
+        return None
+    return min(frames, key=lambda f: abs(f.timestamp_s - timestamp_s)).image
+
+
+def _face_table(faces: pd.DataFrame, pictures: dict[int, bytes] | None = None) -> str:
+    """The per-face table; ``pictures`` (PNG by face id) adds a picture column first."""
     if faces.empty:
         return "<p>No faces found.</p>"
     rows = []
@@ -642,8 +724,13 @@ def _face_table(faces: pd.DataFrame) -> str:
             if s > 0
         )
         top = ", ".join(f"{e} {s:.0%}" for e, s in shares[:3] if s > 0)
+        picture = ""
+        if pictures is not None:
+            png = pictures.get(int(face.face_id))
+            picture = f"<td>{_img(png, f'face {face.face_id}', 'thumb') if png else ''}</td>"
         rows.append(
-            f"<tr><td class=num>{face.face_id}</td><td class=num>{clock(face.first_seen_s)}</td>"
+            f"<tr>{picture}<td class=num>{face.face_id}</td>"
+            f"<td class=num>{clock(face.first_seen_s)}</td>"
             f"<td class=num>{clock(face.last_seen_s)}</td><td class=num>{face.frames}</td>"
             f"<td>{_chip(face.emotion)}</td><td class=num>{face.mean_confidence:.2f}</td>"
             f"<td><span class=bar>{bar}</span><span class=shares>{top}</span></td></tr>"
@@ -657,6 +744,8 @@ def _face_table(faces: pd.DataFrame) -> str:
         "confidence",
         "dominant emotion per analysed frame",
     ]
+    if pictures is not None:
+        header.insert(0, "picture")
     return _table(header, rows, ' id="faces"')
 
 
@@ -693,9 +782,10 @@ def _segment_table(segments: pd.DataFrame) -> str:
     return f"<div class=scroll>{table}</div>"
 
 
-def _img(png: bytes, alt: str) -> str:
+def _img(png: bytes, alt: str, css_class: str | None = None) -> str:
     data = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+    attr = f' class="{css_class}"' if css_class else ""
+    return f'<img{attr} alt="{_e(alt)}" src="data:image/png;base64,{data}">'
 
 
 # ----- files ---------------------------------------------------------------------------

@@ -50,6 +50,12 @@ FACES = pa.schema(
         pa.field("emotion", pa.string()),
         *[pa.field(f"share_{name}", pa.float32()) for name in EMOTIONS],
         pa.field("mean_confidence", pa.float32()),
+        # the face's picture: its largest, most confident box (det_score x area)
+        pa.field("thumb_frame_index", pa.int64()),
+        pa.field("thumb_x", pa.float32()),
+        pa.field("thumb_y", pa.float32()),
+        pa.field("thumb_w", pa.float32()),
+        pa.field("thumb_h", pa.float32()),
     ]
 )
 

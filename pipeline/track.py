@@ -7,7 +7,15 @@ kept only for this) may keep an unmatched track alive through a turned or blurre
 moment, but never start a track or produce a row. A new track becomes a face, with the
 next id, only once it has been seen in ``confirm_frames`` analysed frames spanning
 ``confirm_s``, so a one-frame false face never gets an id. A lost track waits
-``max_age_s`` for its face; every track ends at a scene cut, so a new shot starts new ids.
+``max_age_s`` for its face; every track ends at a scene cut.
+
+Re-identification: a confirmed track keeps the appearance signatures
+(``pipeline.appearance``) of its few best boxes; when it ends it joins a gallery for
+``reid_window_s``. A newly confirming track first looks there (and among lost tracks not
+seen since it began): if one looks clearly alike, it takes that face's id, so a face that
+was occluded, left and came back, or reappears after a cut or a camera outage stays one
+face. A track that overlaps the new one in time is never a candidate, so two people seen
+together never share an id.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from pipeline.appearance import appearance_distance, mean_signature
 from pipeline.records import FaceDetections
 
 
@@ -44,6 +53,15 @@ class TrackerConfig:
         tentative_age_s: how long a track not yet confirmed waits for its next box. 0
             ends it at its first miss (ByteTrack); longer lets a face that the detector
             finds only every other frame confirm, and a flickering false one too.
+        reid_window_s: how long an ended face waits in the gallery for its person to
+            come back; 0 turns re-identification off. Longer bridges longer absences,
+            at more risk of handing an id to a look-alike.
+        reid_threshold: appearance distance (Hellinger, 0-1) below which a new track is
+            the same person as a gallery face. Higher re-identifies more returns (and
+            under changed light) but may merge two similarly dressed people.
+        reid_margin: the best candidate must also be this much closer than the next one,
+            so an ambiguous match (two look-alikes in the gallery) keeps a new id.
+        reid_crops: boxes (the largest, most confident) whose signatures describe a track.
     """
 
     iou_threshold: float = 0.2
@@ -53,6 +71,10 @@ class TrackerConfig:
     confirm_frames: int = 3
     confirm_s: float = 0.2
     tentative_age_s: float = 0.5
+    reid_window_s: float = 60.0
+    reid_threshold: float = 0.3
+    reid_margin: float = 0.05
+    reid_crops: int = 5
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -136,10 +158,26 @@ class _Track:
     hits: int = 1
     face_id: int = 0  # 0 until confirmed
     missed: bool = False  # confirmed, but no box matched on the last analysed frame
+    looks: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (quality, signature)
 
     def see(self, xyxy: np.ndarray, now: float) -> None:
         self.motion.correct(xyxy)
         self.last_s, self.hits, self.missed = now, self.hits + 1, False
+
+    def remember(self, quality: float, signature: np.ndarray | None, keep: int) -> None:
+        """Keep ``signature`` if it is among the ``keep`` best-quality ones seen."""
+        if signature is None or not signature.any():
+            return
+        self.looks.append((quality, signature))
+        self.looks.sort(key=lambda look: -look[0])
+        del self.looks[keep:]
+
+    @property
+    def appearance(self) -> np.ndarray | None:
+        """The mean of the kept signatures (each region renormalised), or None."""
+        if not self.looks:
+            return None
+        return mean_signature(np.stack([look for _, look in self.looks]))
 
 
 @dataclass
@@ -164,6 +202,7 @@ class FaceTracker:
     _next_id: int = field(default=0, init=False)
     _next_key: int = field(default=1, init=False)
     _now: float | None = field(default=None, init=False)
+    _gallery: list[_Track] = field(default_factory=list, init=False)  # ended faces, newest last
 
     def __post_init__(self) -> None:
         self._next_id = self.first_id
@@ -207,32 +246,58 @@ class FaceTracker:
         ended = [t for t in unseen if now - t.last_s > self.config.tentative_age_s]
         self._tracks = [t for t in self._tracks if all(t is not e for e in ended)]
         for j in np.flatnonzero(strong & (codes == 0)):
-            codes[j] = self._start(faces.xyxy[j], now)
+            codes[j] = self._start(faces, j)
         return faces.with_ids(codes)
 
+    def end_tracks(self) -> None:
+        """Ends every track now (a new shot, or a camera back after a long outage); the
+        confirmed ones wait in the gallery, so their faces can still be re-identified."""
+        self._retire([t for t in self._tracks if t.face_id])
+        self._tracks = []
+
     def _advance(self, now: float, scene_cut: bool) -> None:
-        """Ends the tracks a scene cut or a long absence ends; predicts the others to ``now``."""
+        """Ends the tracks a scene cut or a long absence ends; predicts the others to
+        ``now``; forgets gallery faces older than the re-identification window."""
         if scene_cut:
-            self._tracks = []
+            self.end_tracks()
         max_age = self.config.max_age_s
-        self._tracks = [t for t in self._tracks if not t.face_id or now - t.last_s <= max_age]
+        old = [t for t in self._tracks if t.face_id and now - t.last_s > max_age]
+        self._retire(old)
+        self._tracks = [t for t in self._tracks if all(t is not o for o in old)]
+        window = self.config.reid_window_s
+        self._gallery = [t for t in self._gallery if now - t.last_s <= window]
         dt = 0.0 if self._now is None else now - self._now
         self._now = now
         for t in self._tracks:
             t.motion.predict(dt)
 
-    def _start(self, xyxy: np.ndarray, now: float) -> int:
-        """Starts a track at a box; returns the box's code."""
-        track = _Track(self._next_key, BoxFilter(xyxy), now, now)
+    def _retire(self, tracks: list[_Track]) -> None:
+        """Moves ended confirmed tracks with a known look into the gallery."""
+        if self.config.reid_window_s > 0:
+            self._gallery += [t for t in tracks if t.looks]
+
+    def _start(self, faces: FaceDetections, j: int) -> int:
+        """Starts a track at face ``j``; returns the box's code."""
+        now = faces.timestamp_s
+        track = _Track(self._next_key, BoxFilter(faces.xyxy[j]), now, now)
         self._next_key += 1
+        self._remember(track, faces, j)
         self._tracks.append(track)
         self._confirm_if_due(track)
         return track.face_id or -track.key
 
+    def _remember(self, track: _Track, faces: FaceDetections, j: int) -> None:
+        """Offers face ``j``'s signature to ``track``; larger, more confident boxes win."""
+        if faces.appearance is None:
+            return
+        x1, y1, x2, y2 = faces.xyxy[j]
+        quality = float(faces.score[j]) * float(max(x2 - x1, 0) * max(y2 - y1, 0))
+        track.remember(quality, faces.appearance[j], self.config.reid_crops)
+
     def pause(self, seconds: float) -> None:
         """Lets ``seconds`` pass without ageing or moving any track (a camera outage short
         enough to keep ids): they are taken off every track's clock."""
-        for t in self._tracks:
+        for t in [*self._tracks, *self._gallery]:
             t.first_s, t.last_s = t.first_s + seconds, t.last_s + seconds
         if self._now is not None:
             self._now += seconds
@@ -267,6 +332,8 @@ class FaceTracker:
         for i, j in match_boxes(predicted, faces.xyxy[candidates], iou_threshold):
             track, face = tracks[i], int(candidates[j])
             track.see(faces.xyxy[face], faces.timestamp_s)
+            if codes is not None:
+                self._remember(track, faces, face)
             self._confirm_if_due(track)
             if codes is not None:
                 codes[face] = track.face_id or -track.key
@@ -274,12 +341,42 @@ class FaceTracker:
         return [t for i, t in enumerate(tracks) if i not in matched]
 
     def _confirm_if_due(self, track: _Track) -> None:
-        """Give ``track`` the next face id once it has been seen long enough."""
+        """Give ``track`` a face id once it has been seen long enough: a returning face's
+        old one (:meth:`_reidentify`), else the next."""
         seen = track.hits >= self.config.confirm_frames
         long = track.last_s - track.first_s >= self.config.confirm_s - 1e-6
-        if not track.face_id and seen and long:
+        if track.face_id or not (seen and long):
+            return
+        known = self._reidentify(track)
+        if known is not None:  # described by its new pictures only (the light may differ;
+            track.face_id = known.face_id  # keeping the old ones measured worse)
+            self._gallery = [t for t in self._gallery if t is not known]
+            self._tracks = [t for t in self._tracks if t is not known]
+        else:
             track.face_id = self._next_id
             self._next_id += 1
+
+    def _reidentify(self, track: _Track) -> _Track | None:
+        """The ended or lost face ``track`` is, by appearance, or None.
+
+        Candidates: gallery faces and confirmed tracks unseen since ``track`` began (so
+        never one seen at the same time). The closest must be under ``reid_threshold``
+        and ``reid_margin`` closer than the next, else the match is left undecided.
+        """
+        look = track.appearance
+        if look is None or self.config.reid_window_s <= 0:
+            return None
+        lost = [t for t in self._tracks if t.face_id and t.looks]
+        candidates = [t for t in [*self._gallery, *lost] if t.last_s < track.first_s]
+        if not candidates:
+            return None
+        distances = np.array([appearance_distance(look, t.appearance) for t in candidates])
+        order = np.argsort(distances)
+        best = distances[order[0]]
+        runner_up = distances[order[1]] if len(order) > 1 else 1.0
+        if best < self.config.reid_threshold and runner_up - best >= self.config.reid_margin:
+            return candidates[order[0]]
+        return None
 
 
 class ConfirmedFaces:

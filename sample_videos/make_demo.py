@@ -7,7 +7,7 @@ scikit-image/imageio). The clip is 8 s at 25 fps, 640x360, H.264 (libx264 from t
 
 * 0.0-4.0 s  slow zoom into the astronaut's smiling face (one face, moving box)
 * 4.0-5.5 s  the coffee cup (no face; a scene cut)
-* 5.5-8.0 s  the astronaut again, mirrored, panning (a new shot: a new face id)
+* 5.5-8.0 s  the astronaut again, mirrored, panning (a new shot; re-identified, same id)
 
 Run: ``pip install scikit-image imageio-ffmpeg && python sample_videos/make_demo.py``.
 """

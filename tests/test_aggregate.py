@@ -113,3 +113,18 @@ def test_dominant_emotion_is_the_most_held_then_the_most_probable():
     assert best.loc[1, "emotion"] == "sad"  # two frames beat one more confident frame
     assert best.loc[2, "emotion"] == "sad"  # a tie goes to the higher mean probability
     assert best.loc[2, "confidence"] == pytest.approx(0.45)
+
+
+def test_a_faces_thumbnail_is_its_largest_most_confident_box():
+    """Face 1 grows to 40 px at frame 3 but is barely detected there; frame 2's 30 px box,
+    confidently found, is its picture (score x area: 0.9 x 900 > 0.3 x 1600)."""
+    sizes, scores = [10, 20, 30, 40, 20], [0.9, 0.9, 0.9, 0.3, 0.9]
+    frames = [
+        FaceDetections(i, i / 10, np.array([[5, 6, 5 + s, 6 + s]], np.float32),
+                       np.array([p], np.float32), _probs("happy")[None], np.array([1]))
+        for i, (s, p) in enumerate(zip(sizes, scores, strict=True))
+    ]
+    faces = aggregate.faces(aggregate.detection_rows("clip", frames).to_pandas())
+    assert list(faces.columns) == schema.FACES.names
+    thumb = faces.iloc[0][["thumb_frame_index", "thumb_x", "thumb_y", "thumb_w", "thumb_h"]]
+    assert thumb.tolist() == [2, 5, 6, 30, 30]

@@ -19,16 +19,19 @@ def stages() -> Stages:
     return Stages(AnalyzeConfig(sample_fps=10))
 
 
-def _run(path, stages: Stages, segment_frames: int) -> pa.Table:
+def _run(path, stages: Stages, segment_frames: int, **tracker) -> pa.Table:
+    """Rows of ``path`` analysed in segments; ``tracker`` overrides tracker settings."""
     info = probe_video(path)
-    joiner = SegmentJoiner(stages.config)
+    config = replace(stages.config, tracker=replace(stages.config.tracker, **tracker))
+    joiner = SegmentJoiner(config)
     segments = plan_segments(info, segment_frames, stages.config.sample_fps)
     joined = [r for s in segments for r in joiner.join(analyze_segment(info, s, stages))]
     return detection_rows("v", joined + joiner.finish())
 
 
-def test_demo_clip_faces_ids_and_scene_cut(stages):
-    rows = _run(DEMO_CLIP, stages, segment_frames=1000).to_pandas()
+@pytest.mark.parametrize(("reid_window_s", "id_after_cut"), [(60.0, 1), (0.0, 2)])
+def test_demo_clip_faces_ids_and_scene_cut(stages, reid_window_s, id_after_cut):
+    rows = _run(DEMO_CLIP, stages, segment_frames=1000, reid_window_s=reid_window_s).to_pandas()
     # 8 s at 10 analysed fps, one face except during the coffee shot (4.0-5.5 s).
     with_face = rows.groupby("frame_index").size()
     assert with_face.max() == 1
@@ -36,7 +39,9 @@ def test_demo_clip_faces_ids_and_scene_cut(stages):
     assert rows[(rows.timestamp_s > 4.05) & (rows.timestamp_s < 5.45)].empty
     ids_before = set(rows[rows.timestamp_s < 4.0].face_id)
     ids_after = set(rows[rows.timestamp_s > 5.5].face_id)
-    assert ids_before == {1} and ids_after == {2}  # the scene cut starts a new id
+    # the cut ends the track; the same astronaut is re-identified by her look, or,
+    # without re-identification, becomes a new face
+    assert ids_before == {1} and ids_after == {id_after_cut}
     probs = rows[["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]].to_numpy()
     assert probs.sum(axis=1) == pytest.approx(1.0, abs=0.02)
 
@@ -70,8 +75,8 @@ def test_a_scene_cut_on_a_segment_boundary_starts_new_ids(stages, tmp_path):
     shot = cv2.VideoCapture(str(DEMO_CLIP)).read()[1]
     frames = [shot] * 20 + [cv2.convertScaleAbs(shot, alpha=0.45)] * 20
     clip = write_clip(tmp_path / "cut.mp4", frames, fps=10)
-    for segment_frames in (1000, 20):
-        rows = _run(clip, stages, segment_frames).to_pandas()
+    for segment_frames in (1000, 20):  # (the same face: re-identification off to see the cut)
+        rows = _run(clip, stages, segment_frames, reid_window_s=0.0).to_pandas()
         assert rows["frame_index"].tolist() == list(range(40))
         assert rows["face_id"].tolist() == [1] * 20 + [2] * 20, segment_frames
 
@@ -83,6 +88,7 @@ def test_crowd_clip_ids_are_people(stages):
     ids = sorted(rows["face_id"].unique())
     assert 3 <= len(ids) <= 10 and ids == list(range(1, len(ids) + 1))
     assert rows.groupby("face_id").size().min() >= 3  # every face was seen before it became one
+    assert not rows.duplicated(["frame_index", "face_id"]).any()  # two people, two ids
     assert (rows["det_score"] >= stages.min_score).all()  # weak boxes: tracking only, no row
     split = _run(clip, stages, segment_frames=7).to_pandas()  # faces held across segment edges
     assert split[["frame_index", "face_id", "x"]].equals(rows[["frame_index", "face_id", "x"]])
@@ -98,6 +104,9 @@ def _with_false_face(result: SegmentResult, frames: range) -> SegmentResult:
             xyxy=np.concatenate([r.xyxy, xyxy]),
             score=np.concatenate([r.score, score]),
             probs=np.concatenate([r.probs, probs]),
+            appearance=np.concatenate(
+                [r.appearance, np.zeros((1, r.appearance.shape[1]), np.float32)]
+            ),
         )
         if k in frames
         else r
@@ -120,3 +129,54 @@ def test_a_face_free_clip_with_a_brief_false_face_yields_no_face(stages, false_f
     rows = detection_rows("v", joiner.join(result) + joiner.finish()).to_pandas()
     assert rows["face_id"].nunique() == faces
     assert len(rows) == (len(false_frames) if faces else 0)
+
+
+def _leave_and_return(path) -> object:
+    """The demo's first shot at 10 fps: 1 s still, slides out to the right (0.5 s), 2 s
+    of empty grey, slides back in to a place further right (0.5 s), 1 s still."""
+    import cv2
+
+    shot = cv2.VideoCapture(str(DEMO_CLIP)).read()[1]
+    width = shot.shape[1]
+    offsets = [0] * 10 + [width * k // 5 for k in range(1, 6)] + [width] * 20
+    offsets += [width - (width - 120) * k // 5 for k in range(1, 6)] + [120] * 10
+    frames = []
+    for dx in offsets:
+        frame = np.full_like(shot, 90)
+        if dx < width:
+            frame[:, dx:] = shot[:, : width - dx]
+        frames.append(frame)
+    return write_clip(path, frames, fps=10)
+
+
+@pytest.mark.parametrize(("reid_window_s", "ids"), [(60.0, [1]), (0.0, [1, 2])])
+def test_a_face_that_leaves_and_returns_keeps_its_id(stages, tmp_path, reid_window_s, ids):
+    """Away 2 s (longer than a lost track waits): its look brings its id back, in one
+    segment or many."""
+    clip = _leave_and_return(tmp_path / "away.mp4")
+    rows = _run(clip, stages, 1000, reid_window_s=reid_window_s).to_pandas()
+    assert rows["timestamp_s"].min() < 1.0 and rows["timestamp_s"].max() > 4.0  # seen both times
+    assert rows[(rows.timestamp_s > 1.6) & (rows.timestamp_s < 3.4)].empty  # and away between
+    assert sorted(rows["face_id"].unique()) == ids
+    split = _run(clip, stages, 13, reid_window_s=reid_window_s).to_pandas()
+    assert split[["frame_index", "face_id", "x"]].equals(rows[["frame_index", "face_id", "x"]])
+
+
+def test_two_look_alikes_on_screen_together_never_share_an_id(stages, tmp_path):
+    """The same face twice side by side (identical looks), one leaving and coming back:
+    two ids, never one twice in a frame."""
+    import cv2
+
+    shot = cv2.VideoCapture(str(DEMO_CLIP)).read()[1]
+    half = cv2.resize(shot, (shot.shape[1] // 2, shot.shape[0] // 2))
+    frames = []
+    for k in range(40):
+        frame = np.full_like(shot, 90)
+        frame[90:270, 320:640] = half
+        if not 12 <= k < 28:  # the left one is away for 1.6 s
+            frame[90:270, 0:320] = half
+        frames.append(frame)
+    rows = _run(write_clip(tmp_path / "twins.mp4", frames, fps=10), stages, 1000).to_pandas()
+    assert rows["face_id"].nunique() == 2
+    assert not rows.duplicated(["frame_index", "face_id"]).any()
+    assert rows.groupby("frame_index").size().max() == 2

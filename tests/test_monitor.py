@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -222,6 +223,33 @@ def test_reconnects_after_the_server_dies_and_returns(server, ray_session, tmp_p
     assert_no_secret(tmp_path)
 
 
+def test_the_same_face_keeps_its_id_after_a_long_rtsp_outage(server, ray_session, tmp_path):
+    """Every outage counts as long here (``keep_ids_after_drop_s=0``), so tracks end when
+    the server dies; the astronaut comes back on the new connection with her id, by look."""
+    folder = tmp_path / f"127.0.0.1-{server.port}-live"
+    result = {}
+    cfg = config(roll_seconds=2, keep_ids_after_drop_s=0.0)
+    runner = threading.Thread(
+        target=lambda: result.update(
+            status=monitor_cameras([server.url()], tmp_path, cfg, duration_s=10)[0]
+        )
+    )
+    runner.start()
+    try:
+        assert wait_for(lambda: read_status(folder).get("frames_analysed", 0) >= 5, 30)
+        server.kill()
+        killed_at = datetime.now(UTC)
+        time.sleep(2.0)
+        server.start()
+    finally:
+        runner.join(timeout=60)
+    assert result["status"]["reconnects"] >= 1
+    rows = read_parts(folder)
+    before, after = rows[rows["captured_at"] < killed_at], rows[rows["captured_at"] > killed_at]
+    assert len(before) and len(after), "rows on both sides of the outage"
+    assert set(before["face_id"]) == set(after["face_id"]) == {1}
+
+
 def test_a_camera_that_never_comes_up(rtsp_available, ray_session, tmp_path):
     from pipeline.cli import app
 
@@ -363,13 +391,20 @@ def run_scripted(
     return read_parts(tmp_path / "cam-554-x")
 
 
-@pytest.mark.parametrize("gap_s, same_id", [(2.0, True), (12.0, False)])
-def test_face_ids_survive_a_short_drop_and_restart_after_a_long_one(
-    face_images, tmp_path, gap_s, same_id
+@pytest.mark.parametrize(
+    ("gap_s", "reid_window_s", "same_id"),
+    [(2.0, 60.0, True), (12.0, 60.0, True), (12.0, 0.0, False)],
+)
+def test_face_ids_survive_a_short_drop_and_come_back_by_look_after_a_long_one(
+    face_images, tmp_path, gap_s, reid_window_s, same_id
 ):
+    """A short drop keeps the track; after a long one tracks end and the face is
+    re-identified from the gallery, which outlives the connection (off: a new id)."""
     script = [(img, 0.2 * i, 1) for i, img in enumerate(face_images[:6])]
     script += [(img, 1.0 + gap_s + 0.2 * i, 2) for i, img in enumerate(face_images[6:])]
-    rows = run_scripted(tmp_path, script)
+    tracker = replace(AnalyzeConfig().tracker, reid_window_s=reid_window_s)
+    cfg = replace(config(sample_fps=0), analyze=AnalyzeConfig(sample_fps=0, tracker=tracker))
+    rows = run_scripted(tmp_path, script, cfg)
     first, second = rows[rows["timestamp_s"] < 1.1], rows[rows["timestamp_s"] > 1.1]
     assert first["face_id"].nunique() == 1 and second["face_id"].nunique() == 1
     if same_id:

@@ -7,6 +7,7 @@ never depend on which emotions the shipped model predicts.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -31,6 +32,7 @@ from pipeline.report import (
     MAX_PANELS,
     annotate_video,
     build_reports,
+    free_label_top,
     plot_timeline,
     write_model_report,
     write_video_report,
@@ -130,6 +132,34 @@ def test_video_report_is_one_self_contained_file(out):
         f"{run['frames_analysed']} of 200",
     ):
         assert fact in text
+
+
+def test_each_face_row_shows_the_face_at_its_thumbnail_box(out):
+    """The picture beside a face is its frame's crop at the box ``faces.parquet`` names."""
+    faces = pd.read_parquet(out / "demo" / "faces.parquet")
+    text = (out / "demo" / "report.html").read_text()
+    table = re.search(r'<table id="faces">.*?</table>', text, re.S).group(0)
+    thumb = r'<img class="thumb" alt="face (\d+)" src="data:image/png;base64,([^"]+)"'
+    pictures = re.findall(thumb, table)
+    assert sorted(int(i) for i, _ in pictures) == sorted(faces["face_id"])
+    source = _frames(DEMO_CLIP)
+    for face_id, data in pictures:
+        face = faces[faces["face_id"] == int(face_id)].iloc[0]
+        shown = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), cv2.IMREAD_COLOR)
+        assert shown.shape[0] == 72
+        x, y, w, h = (int(face[f"thumb_{k}"]) for k in "xywh")
+        truth = source[int(face["thumb_frame_index"])][y : y + h, x : x + w]
+        margin = round(0.25 * max(w, h) * 72 / (h + 2 * 0.25 * max(w, h)))  # within the picture
+        inner = shown[margin : 72 - margin, margin : shown.shape[1] - margin]
+        expected = cv2.resize(truth, (inner.shape[1], inner.shape[0]), interpolation=cv2.INTER_AREA)
+        assert np.abs(inner.astype(int) - expected).mean() < 25  # the same face, not another frame
+
+
+def test_labels_of_faces_side_by_side_do_not_overlap():
+    taken = [(100, 50, 260, 70)]
+    assert free_label_top((120, 55, 280, 75), taken) == 71  # moved just below
+    assert free_label_top((300, 55, 460, 75), taken) == 55  # beside it: stays
+    assert free_label_top((120, 55, 280, 75), [*taken, (110, 71, 270, 91)]) == 92
 
 
 def test_index_links_reports_and_lists_failures_with_reasons(out):

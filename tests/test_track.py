@@ -1,7 +1,11 @@
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
 
+import numpy as np
+import pytest
+
+from pipeline.appearance import REGION_BINS, REGIONS
 from pipeline.records import FaceDetections
 from pipeline.track import BoxFilter, ConfirmedFaces, FaceTracker, TrackerConfig, iou_matrix
 
@@ -148,3 +152,85 @@ def test_a_track_that_never_confirms_is_released_without_its_rows_at_the_end():
     assert buffer.push(_frame(0.1, _box(0))) == []
     flushed = buffer.flush()
     assert [len(r) for r in flushed] == [0, 0] and [r.frame_index for r in flushed] == [0, 1]
+
+
+# -- re-identification by appearance ---------------------------------------------------------
+
+
+def _look(*bins: int) -> np.ndarray:
+    """A signature whose every region (hair, face, chest) is the colour bins ``bins``."""
+    regions = np.zeros((REGIONS, REGION_BINS), np.float32)
+    regions[:, list(bins)] = 1 / len(bins)
+    return regions.reshape(-1)
+
+
+RED, BLUE = _look(0, 1), _look(12, 13)
+
+
+def _seen(t: float, *faces: tuple[tuple[float, float, float, float], np.ndarray]) -> FaceDetections:
+    """A frame whose faces carry appearance signatures."""
+    record = _frame(t, *(box for box, _ in faces))
+    looks = np.stack([look for _, look in faces]) if faces else np.zeros((0, REGIONS * REGION_BINS))
+    return record.with_appearance(looks)
+
+
+def _visit(tracker: FaceTracker, start: float, *faces, frames: int = 3) -> list[list[int]]:
+    """``faces`` (box, look) seen for ``frames`` frames 0.1 s apart; the ids per frame."""
+    return [tracker.update(_seen(start + k / 10, *faces)).face_id.tolist() for k in range(frames)]
+
+
+@pytest.mark.parametrize(
+    ("away_s", "look", "config", "returning_id"),
+    [
+        (2.0, RED, IMMEDIATE, 1),  # left and came back elsewhere: the same person
+        (30.0, RED, IMMEDIATE, 1),
+        (2.0, BLUE, IMMEDIATE, 2),  # someone else
+        (61.0, RED, IMMEDIATE, 2),  # beyond the gallery window
+        (2.0, RED, replace(IMMEDIATE, reid_window_s=0.0), 2),  # re-identification off
+    ],
+)
+def test_a_face_that_returns_takes_its_old_id_only_if_it_looks_alike(
+    away_s, look, config, returning_id
+):
+    tracker = FaceTracker(config)
+    assert _visit(tracker, 0.0, (_box(0), RED)) == [[1]] * 3
+    back = _visit(tracker, 0.2 + away_s, (_box(400), look))
+    assert back == [[returning_id]] * 3
+
+
+def test_two_people_seen_together_never_share_an_id():
+    """Twins (identical looks) on screen together keep two ids; when both have gone and one
+    comes back it could be either, so it gets a new id; a returning look-alike takes an
+    old id at most once."""
+    tracker = FaceTracker(IMMEDIATE)
+    assert _visit(tracker, 0.0, (_box(0), RED), (_box(300), RED)) == [[1, 2]] * 3
+    assert _visit(tracker, 5.0, (_box(150), RED)) == [[3]] * 3  # ambiguous: 1 or 2
+    tracker = FaceTracker(IMMEDIATE)
+    _visit(tracker, 0.0, (_box(0), RED))
+    assert _visit(tracker, 5.0, (_box(100), RED), (_box(300), RED)) == [[1, 2]] * 3
+
+
+def test_a_lost_face_seen_again_elsewhere_takes_its_id_before_its_track_ends():
+    """Occluded, then found where its motion did not predict (no overlap) within
+    ``max_age_s``: the lost track hands over its id and ends, so no frame has it twice."""
+    tracker = FaceTracker(replace(IMMEDIATE, max_age_s=2.0))
+    _visit(tracker, 0.0, (_box(0), RED))
+    assert _visit(tracker, 0.6, (_box(400), RED), frames=5) == [[1]] * 5
+    assert tracker.update(_seen(1.1, (_box(0), BLUE), (_box(400), RED))).face_id.tolist() == [2, 1]
+
+
+def test_the_gallery_outlives_the_tracks_and_a_pause():
+    """A camera back after a long outage ends every track; its faces stay recognisable."""
+    tracker = FaceTracker(IMMEDIATE)
+    _visit(tracker, 0.0, (_box(0), RED))
+    tracker.end_tracks()
+    tracker.pause(100.0)  # an outage off the clock does not age the gallery either
+    assert _visit(tracker, 100.5, (_box(0), RED)) == [[1]] * 3
+
+
+def test_a_returning_face_gets_its_old_id_from_its_first_held_frame():
+    tracking = ConfirmedFaces(FaceTracker())  # 3 frames over 0.2 s to confirm
+    out = [r for k in range(4) for r in tracking.push(_seen(k / 10, (_box(0), RED)))]
+    out += [r for k in range(4) for r in tracking.push(_seen(3.0 + k / 10, (_box(300), RED)))]
+    out += tracking.flush()
+    assert [r.face_id.tolist() for r in out if len(r)] == [[1]] * 8
