@@ -1,7 +1,7 @@
 """End-to-end throughput benchmark of ``analyze`` against decode-only speed (and, when
 asked, the ``fer`` package's ``Video.analyze`` on the same file, measured side by side).
 
-Run as ``lightemo-video bench`` or ``python -m jobs.bench``. Figures go to
+Run as ``lightemo-video bench`` or ``python -m lightemo_video.jobs.bench``. Figures go to
 ``OUT/bench.json``; they are measurements of this machine at this moment, not targets.
 """
 
@@ -16,13 +16,12 @@ from pathlib import Path
 
 import cv2
 import pandas as pd
-
-from jobs.machine import describe
-from model.runtime import resolve_model, test_time_augmentation
-from pipeline.analyze import AnalyzeConfig
-from pipeline.orchestration import analyze_videos, init_ray, use_cluster_token
-from pipeline.sinks import write_json
-from pipeline.sources import VideoFileSource, probe_video
+from lightemo_video.jobs.machine import describe
+from lightemo_video.model.runtime import resolve_model, test_time_augmentation
+from lightemo_video.pipeline.analyze import AnalyzeConfig
+from lightemo_video.pipeline.orchestration import analyze_videos, init_ray, use_cluster_token
+from lightemo_video.pipeline.sinks import write_json
+from lightemo_video.pipeline.sources import VideoFileSource, probe_video
 
 DEFAULT_CLIP = Path("../shared/sample_videos/face2face_demo_obama.mp4")
 

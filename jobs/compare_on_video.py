@@ -4,7 +4,7 @@ For each model, ``lightemo-video analyze`` runs on the same clips; per clip we r
 person can check by watching: the share of analysed faces per emotion, the mean confidence
 and how often a face's emotion changes from one analysed frame to the next (flicker; real
 expressions change far less often than every 0.1 s). Run as
-``python -m jobs.compare_on_video plus ferplus paper``.
+``python -m lightemo_video.jobs.compare_on_video plus ferplus paper``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def compare(models: list[str], clips: list[Path], out: Path, sample_fps: float) 
     for model in models:
         folder = out / model.replace("/", "_")
         subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", "analyze", *map(str, clips), "--out", str(folder),
+            [sys.executable, "-m", "lightemo_video.cli", "analyze", *map(str, clips), "--out", str(folder),
              "--model", model, "--sample-fps", str(sample_fps)],
             check=True,
         )

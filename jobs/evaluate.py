@@ -2,7 +2,7 @@
 scores, confusion matrix, size on disk, single-image latency and batched throughput.
 
 Run as ``lightemo-video evaluate --data ../shared/datasets/fer2013/test`` (the shipped
-default model, both its .keras and int8 .tflite files) or ``python -m jobs.evaluate``.
+default model, both its .keras and int8 .tflite files) or ``python -m lightemo_video.jobs.evaluate``.
 """
 
 from __future__ import annotations
@@ -13,15 +13,22 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from jobs.machine import describe
-from model.data import FaceSet, load_faces, stratified_split
-from model.errors import DataError, ModelError
-from model.ferplus import DEFAULT_FERPLUS_DIR, ferplus_labels
-from model.labels import EMOTIONS, NUM_CLASSES
-from model.preprocess import preprocess_faces
-from model.runtime import WEIGHTS_DIR, EmotionModel, FlipAveraged, has_tensorflow, open_model_file, resolve_model
-from pipeline.sinks import write_json
+from lightemo_video.jobs.machine import describe
+from lightemo_video.jobs.model_report import plot_confusion, write_model_report
+from lightemo_video.model.data import FaceSet, load_faces, stratified_split
+from lightemo_video.model.errors import DataError, ModelError
+from lightemo_video.model.ferplus import DEFAULT_FERPLUS_DIR, ferplus_labels
+from lightemo_video.model.labels import EMOTIONS, NUM_CLASSES
+from lightemo_video.model.preprocess import preprocess_faces
+from lightemo_video.model.runtime import (
+    WEIGHTS_DIR,
+    EmotionModel,
+    FlipAveraged,
+    has_tensorflow,
+    open_model_file,
+    resolve_model,
+)
+from lightemo_video.pipeline.sinks import write_json
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
@@ -172,8 +179,6 @@ def evaluate(
             raise ModelError(card_path, "no model card to write the figures into")
         _store_in_card(card_path, data, metrics, key)
     if card_path.is_file():
-        from pipeline.report import write_model_report
-
         write_model_report(card_path, out_dir / "metrics.json", out_dir / "model_report.html")
         trained = json.loads(card_path.read_text()).get("labels", "fer2013")
         scored_on = "ferplus" if trained == "ferplus" else "fer2013"  # fer2013+ferplus: FER2013's
@@ -200,7 +205,7 @@ def confidence_gap(confidence: np.ndarray, right: np.ndarray, bins: int = 15) ->
 
 def log_loss(probs: np.ndarray, labels: np.ndarray, temperature: float) -> float:
     """Mean negative log-likelihood of ``labels`` under ``probs`` scaled by ``temperature``."""
-    from model.runtime import scale_temperature
+    from lightemo_video.model.runtime import scale_temperature
 
     scaled = scale_temperature(probs, temperature)
     return float(-np.log(np.clip(scaled[np.arange(len(labels)), labels], 1e-12, None)).mean())
@@ -222,7 +227,7 @@ def calibrate(
     validation slice it was selected on, scored against the labels it was trained for
     (FER+ plurality for FER+ models); run as the pipeline runs it (int8, its card's
     test-time augmentation). Stores ``calibration`` in the card when ``write_card``."""
-    from model.runtime import scale_temperature, test_time_augmentation
+    from lightemo_video.model.runtime import scale_temperature, test_time_augmentation
 
     path = resolve_model(model)
     card_path = path.parent / f"{path.name.split('.')[0]}.json"
@@ -290,37 +295,9 @@ def _store_in_card(card_path: Path, data: Path, metrics: dict, key: str) -> None
     write_json(card_path, card)
 
 
-def plot_confusion(cm: np.ndarray, path: Path, title: str) -> Path:
-    """Row-normalised confusion matrix with counts, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
-    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(cm)):
-        for j in range(len(cm)):
-            ax.text(j, i, f"{share[i, j]:.2f}\n{cm[i, j]}", ha="center", va="center", fontsize=7,
-                    color="white" if share[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, rotation=45, ha="right")
-    ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp-" + path.name)
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
-
-
 if __name__ == "__main__":
     import sys
 
-    from pipeline.cli import app
+    from lightemo_video.cli import app
 
     app(["evaluate", *sys.argv[1:]])

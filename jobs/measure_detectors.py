@@ -4,7 +4,7 @@ Every detector sees the same decoded frames, one after the other, so the timings
 CPU load of the moment (a training job may be running): compare speeds within one run.
 
 Usage:
-    python -m jobs.measure_detectors [--shared ../shared] [--out tables.md]
+    python -m lightemo_video.jobs.measure_detectors [--shared ../shared] [--out tables.md]
 
 Prints a markdown table per clip and one for the photos; ``jobs/detector_report.md`` holds
 the figures of the run that chose the default and the reasoning.
@@ -20,9 +20,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from pipeline.detect import Detector, make_detector
-from pipeline.records import Frame
+from lightemo_video.pipeline.detect import Detector, make_detector
+from lightemo_video.pipeline.records import Frame
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -2,7 +2,7 @@
 are computed once (the task's work), then replayed through tracker settings (the driver's
 work), so every setting sees the same boxes. Results go in ``jobs/tracking_report.md``.
 
-Run: ``python -m jobs.measure_reid CACHE_DIR [--bench BENCH_DIR] [--clips CLIP ...]``.
+Run: ``python -m lightemo_video.jobs.measure_reid CACHE_DIR [--bench BENCH_DIR] [--clips CLIP ...]``.
 """
 
 from __future__ import annotations
@@ -15,14 +15,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from jobs.video_benchmark import TRUTH_FILE, detection_scores
-from pipeline.analyze import AnalyzeConfig
-from pipeline.appearance import APPEARANCE_DIM, appearance_vectors
-from pipeline.detect import make_detector, score_threshold
-from pipeline.records import FaceDetections
-from pipeline.sources import VideoFileSource, probe_video
-from pipeline.track import ConfirmedFaces, FaceTracker, SceneCutDetector, TrackerConfig
+from lightemo_video.jobs.video_benchmark import TRUTH_FILE, detection_scores
+from lightemo_video.pipeline.analyze import AnalyzeConfig
+from lightemo_video.pipeline.appearance import APPEARANCE_DIM, appearance_vectors
+from lightemo_video.pipeline.detect import make_detector, score_threshold
+from lightemo_video.pipeline.records import FaceDetections
+from lightemo_video.pipeline.sources import VideoFileSource, probe_video
+from lightemo_video.pipeline.track import (
+    ConfirmedFaces,
+    FaceTracker,
+    SceneCutDetector,
+    TrackerConfig,
+)
 
 
 def detect_clip(

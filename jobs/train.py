@@ -3,7 +3,7 @@
 Resumable: Keras' BackupAndRestore keeps the last finished epoch in ``RUN_DIR/backup``;
 running the same command again continues from there. Run as
 ``lightemo-video train --data ../shared/datasets/fer2013/train`` or
-``python -m jobs.train --data ...``.
+``python -m lightemo_video.jobs.train --data ...``.
 """
 
 from __future__ import annotations
@@ -17,16 +17,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-
-from jobs.machine import describe, has_fast_bf16
-from jobs.recipes import Recipe
-from model.augment import augment_faces, epoch_indices, minority_mask, oversample_targets
-from model.data import FaceSet, class_weights, load_faces, stratified_split
-from model.distill import teacher_targets
-from model.errors import DataError
-from model.ferplus import DEFAULT_FERPLUS_DIR, blend_ferplus, ferplus_labels
-from model.labels import EMOTIONS, NUM_CLASSES
-from pipeline.memory import keep_freed_memory
+from lightemo_video.jobs.machine import describe, has_fast_bf16
+from lightemo_video.jobs.recipes import Recipe
+from lightemo_video.model.augment import (
+    augment_faces,
+    epoch_indices,
+    minority_mask,
+    oversample_targets,
+)
+from lightemo_video.model.data import FaceSet, class_weights, load_faces, stratified_split
+from lightemo_video.model.distill import teacher_targets
+from lightemo_video.model.errors import DataError
+from lightemo_video.model.ferplus import DEFAULT_FERPLUS_DIR, blend_ferplus, ferplus_labels
+from lightemo_video.model.labels import EMOTIONS, NUM_CLASSES
+from lightemo_video.pipeline.memory import keep_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +52,8 @@ class TrainResult:
 
 def build_architecture(name: str):
     """The uncompiled Keras model for an architecture key."""
-    from model.architecture import ARCHITECTURES
-    from model.architecture import build_architecture as build
+    from lightemo_video.model.architecture import ARCHITECTURES
+    from lightemo_video.model.architecture import build_architecture as build
 
     if name not in ARCHITECTURES:
         raise DataError(name, f"unknown architecture; known: {', '.join(ARCHITECTURES)}")
@@ -171,8 +175,7 @@ def train(
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-
-    from model.export import as_float32, export_int8_tflite
+    from lightemo_video.model.export import as_float32, export_int8_tflite
 
     if recipe.labels not in LABELS:  # before loading 28k images
         raise DataError(recipe.labels, f"unknown labels; known: {', '.join(LABELS)}")
@@ -334,6 +337,6 @@ def _write_json(path: Path, payload: dict) -> None:
 if __name__ == "__main__":
     import sys
 
-    from pipeline.cli import app
+    from lightemo_video.cli import app
 
     app(["train", *sys.argv[1:]])

@@ -33,18 +33,17 @@ import av
 import cv2
 import numpy as np
 import pandas as pd
+from lightemo_video.jobs.evaluate import classification_metrics, confidence_gap
+from lightemo_video.model.data import FaceSet, load_faces, stratified_split
+from lightemo_video.model.errors import DataError
+from lightemo_video.model.ferplus import DEFAULT_FERPLUS_DIR, vote_distributions
+from lightemo_video.model.labels import EMOTIONS, NUM_CLASSES
+from lightemo_video.pipeline.analyze import AnalyzeConfig, Stages
+from lightemo_video.pipeline.records import FaceDetections
+from lightemo_video.pipeline.sinks import write_json
+from lightemo_video.pipeline.smoothing import Smoothing, smooth_detections
+from lightemo_video.pipeline.track import iou_matrix
 from scipy.optimize import linear_sum_assignment
-
-from jobs.evaluate import classification_metrics, confidence_gap
-from model.data import FaceSet, load_faces, stratified_split
-from model.errors import DataError
-from model.ferplus import DEFAULT_FERPLUS_DIR, vote_distributions
-from model.labels import EMOTIONS, NUM_CLASSES
-from pipeline.analyze import AnalyzeConfig, Stages
-from pipeline.records import FaceDetections, Frame
-from pipeline.sinks import write_json
-from pipeline.smoothing import Smoothing, smooth_detections
-from pipeline.track import iou_matrix
 
 TRUTH_FILE = "truth.parquet"
 SPLITS = ("validation", "test")
@@ -248,7 +247,7 @@ def score_benchmark(
     each smoothing in ``smoothings`` (default: ``config.smoothing``), against FER2013 and
     FER+ labels.
     """
-    from pipeline.orchestration import analyze_videos
+    from lightemo_video.pipeline.orchestration import analyze_videos
 
     bench_dir, out_dir = Path(bench_dir), Path(out_dir)
     truth = pd.read_parquet(bench_dir / TRUTH_FILE)
@@ -362,8 +361,8 @@ def emotion_scores(truth: pd.DataFrame, rows: pd.DataFrame, detected: bool) -> d
 def classify_true_boxes(bench_dir: Path, truth: pd.DataFrame, config: AnalyzeConfig) -> pd.DataFrame:
     """The classifier's probabilities for every true face box (no detector), as
     detections-like rows with the true person as ``face_id``."""
-    from pipeline.aggregate import detection_rows
-    from pipeline.sources import VideoFileSource, probe_video
+    from lightemo_video.pipeline.aggregate import detection_rows
+    from lightemo_video.pipeline.sources import VideoFileSource, probe_video
 
     stages = Stages(config)
     tables = []

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import keras
 from keras import layers
-
-from model.labels import NUM_CLASSES
-from model.preprocess import INPUT_SIZE
+from lightemo_video.model.labels import NUM_CLASSES
+from lightemo_video.model.preprocess import INPUT_SIZE
 
 
 def build_lightemonet(

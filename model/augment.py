@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from model.labels import CLASS_INDEX, MINORITY_CLASSES, NUM_CLASSES
+from lightemo_video.model.labels import CLASS_INDEX, MINORITY_CLASSES, NUM_CLASSES
 
 FULL_TRAIN_SIZE = 28_709
 PAPER_TARGETS: dict[str, int] = {"fear": 5_000, "angry": 5_000, "surprise": 4_500, "disgust": 2_000}

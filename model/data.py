@@ -15,10 +15,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from model.errors import DataError
-from model.labels import CLASS_INDEX, EMOTIONS, NUM_CLASSES
-from model.preprocess import INPUT_SIZE
+from lightemo_video.model.errors import DataError
+from lightemo_video.model.labels import CLASS_INDEX, EMOTIONS, NUM_CLASSES
+from lightemo_video.model.preprocess import INPUT_SIZE
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 CSV_USAGES = ("Training", "PublicTest", "PrivateTest")

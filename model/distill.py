@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from model.data import FaceSet
-from model.errors import DataError
-from model.runtime import open_model_file
+from lightemo_video.model.data import FaceSet
+from lightemo_video.model.errors import DataError
+from lightemo_video.model.runtime import open_model_file
 
 
 def teacher_targets(faces: FaceSet, teacher: str | Path, share: float, batch: int = 512) -> FaceSet:

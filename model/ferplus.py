@@ -16,10 +16,9 @@ import re
 from pathlib import Path
 
 import numpy as np
-
-from model.data import FaceSet
-from model.errors import DataError
-from model.labels import EMOTIONS
+from lightemo_video.model.data import FaceSet
+from lightemo_video.model.errors import DataError
+from lightemo_video.model.labels import EMOTIONS
 
 DEFAULT_FERPLUS_DIR = Path("../shared/datasets/ferplus")
 """Where this project keeps FER+ beside the repository."""

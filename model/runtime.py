@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-
-from model.errors import ModelError
-from model.labels import NUM_CLASSES
-from model.preprocess import INPUT_SIZE
+from lightemo_video.model.errors import ModelError
+from lightemo_video.model.labels import NUM_CLASSES
+from lightemo_video.model.preprocess import INPUT_SIZE
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 # Trained on the FER+ crowd votes: chosen for video on the labelled video benchmark and the

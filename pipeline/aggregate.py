@@ -8,10 +8,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-
-from model.labels import EMOTIONS
-from pipeline import schema
-from pipeline.records import FaceDetections
+from lightemo_video.model.labels import EMOTIONS
+from lightemo_video.pipeline import schema
+from lightemo_video.pipeline.records import FaceDetections
 
 PROBS = list(EMOTIONS)
 SMOOTHED = [f"smoothed_{name}" for name in EMOTIONS]

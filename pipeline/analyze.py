@@ -13,23 +13,32 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
-
-from model.errors import ModelError
-from model.labels import NUM_CLASSES
-from model.runtime import (
+from lightemo_video.model.errors import ModelError
+from lightemo_video.model.labels import NUM_CLASSES
+from lightemo_video.model.runtime import (
     TEST_TIME_AUGMENTATIONS,
     require_tensorflow,
     resolve_model,
     temperature,
     test_time_augmentation,
 )
-from pipeline.appearance import APPEARANCE_DIM, appearance_vectors
-from pipeline.classify import EmotionClassifier
-from pipeline.detect import DEFAULT_DETECTOR, Detector, make_detector, score_threshold
-from pipeline.records import FaceDetections, Frame
-from pipeline.smoothing import Smoothing
-from pipeline.sources import Segment, VideoFileSource, VideoInfo
-from pipeline.track import ConfirmedFaces, FaceTracker, SceneCutDetector, TrackerConfig
+from lightemo_video.pipeline.appearance import APPEARANCE_DIM, appearance_vectors
+from lightemo_video.pipeline.classify import EmotionClassifier
+from lightemo_video.pipeline.detect import (
+    DEFAULT_DETECTOR,
+    Detector,
+    make_detector,
+    score_threshold,
+)
+from lightemo_video.pipeline.records import FaceDetections, Frame
+from lightemo_video.pipeline.smoothing import Smoothing
+from lightemo_video.pipeline.sources import Segment, VideoFileSource, VideoInfo
+from lightemo_video.pipeline.track import (
+    ConfirmedFaces,
+    FaceTracker,
+    SceneCutDetector,
+    TrackerConfig,
+)
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-from model.preprocess import crop_faces, preprocess_faces
-from model.runtime import load_model
-from pipeline.records import FaceDetections, Frame
+from lightemo_video.model.preprocess import crop_faces, preprocess_faces
+from lightemo_video.model.runtime import load_model
+from lightemo_video.pipeline.records import FaceDetections, Frame
 
 
 class EmotionClassifier:

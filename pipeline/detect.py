@@ -27,10 +27,9 @@ from typing import Literal, Protocol
 import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
-
-from model.errors import LightEmoError, ModelError
-from pipeline.records import FaceDetections, Frame
-from pipeline.track import iou_matrix
+from lightemo_video.model.errors import LightEmoError, ModelError
+from lightemo_video.pipeline.records import FaceDetections, Frame
+from lightemo_video.pipeline.track import iou_matrix
 
 
 class Detector(Protocol):
@@ -402,7 +401,7 @@ the cockatoo clip's frames, at 0.8 in none, while real faces score 0.89 or more.
 """
 
 DEFAULT_DETECTOR = "blazeface-full"
-"""Chosen by ``python -m jobs.measure_detectors``; see ``jobs/detector_report.md``."""
+"""Chosen by ``python -m lightemo_video.jobs.measure_detectors``; see ``jobs/detector_report.md``."""
 
 
 @functools.cache

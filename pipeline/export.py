@@ -12,10 +12,9 @@ from enum import Enum
 from pathlib import Path
 
 import pandas as pd
-
-from model.errors import InputError
-from pipeline import aggregate, schema
-from pipeline.sinks import write_table
+from lightemo_video.model.errors import InputError
+from lightemo_video.pipeline import aggregate, schema
+from lightemo_video.pipeline.sinks import write_table
 
 TIME_DECIMALS = 3  # milliseconds: finer than any frame interval
 PROB_DECIMALS = 6  # well below the int8 model's resolution (1/256)

@@ -33,16 +33,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from model.errors import LightEmoError
-from pipeline import aggregate, schema
-from pipeline.analyze import AnalyzeConfig, Stages, classify_frames
-from pipeline.detect import score_threshold
-from pipeline.records import FaceDetections
-from pipeline.report import STATUS_FILE, plot_timeline, write_camera_report
-from pipeline.sinks import remove_stale_temps, write_json, write_table
-from pipeline.smoothing import LiveSmoother
-from pipeline.streams import (
+from lightemo_video.model.errors import LightEmoError
+from lightemo_video.pipeline import aggregate, schema
+from lightemo_video.pipeline.analyze import AnalyzeConfig, Stages, classify_frames
+from lightemo_video.pipeline.detect import score_threshold
+from lightemo_video.pipeline.records import FaceDetections
+from lightemo_video.pipeline.report import STATUS_FILE, plot_timeline, write_camera_report
+from lightemo_video.pipeline.sinks import remove_stale_temps, write_json, write_table
+from lightemo_video.pipeline.smoothing import LiveSmoother
+from lightemo_video.pipeline.streams import (
     CONNECTING,
     LIVE,
     STOPPED,
@@ -54,7 +53,7 @@ from pipeline.streams import (
     redact,
     stream_id,
 )
-from pipeline.track import ConfirmedFaces, FaceTracker, SceneCutDetector
+from lightemo_video.pipeline.track import ConfirmedFaces, FaceTracker, SceneCutDetector
 
 log = logging.getLogger(__name__)
 
@@ -510,8 +509,7 @@ def monitor_cameras(
         The final status of each camera (what its ``status.json`` holds).
     """
     import ray
-
-    from pipeline.orchestration import init_ray
+    from lightemo_video.pipeline.orchestration import init_ray
 
     config = config or MonitorConfig()
     names = assign_stream_ids(urls)

@@ -22,11 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-
-from model.errors import InputError, LightEmoError
-from pipeline import aggregate, schema
-from pipeline.aggregate import detection_rows
-from pipeline.analyze import (
+from lightemo_video.model.errors import InputError, LightEmoError
+from lightemo_video.pipeline import aggregate, schema
+from lightemo_video.pipeline.aggregate import detection_rows
+from lightemo_video.pipeline.analyze import (
     AnalyzeConfig,
     SegmentJoiner,
     SegmentResult,
@@ -34,11 +33,11 @@ from pipeline.analyze import (
     analyze_segment,
     model_info,
 )
-from pipeline.memory import keep_freed_memory
-from pipeline.sinks import ParquetSink, remove_stale_temps, write_json, write_table
-from pipeline.smoothing import smooth_detections
-from pipeline.sources import Segment, VideoInfo, plan_segments, probe_video
-from pipeline.versions import versions
+from lightemo_video.pipeline.memory import keep_freed_memory
+from lightemo_video.pipeline.sinks import ParquetSink, remove_stale_temps, write_json, write_table
+from lightemo_video.pipeline.smoothing import smooth_detections
+from lightemo_video.pipeline.sources import Segment, VideoInfo, plan_segments, probe_video
+from lightemo_video.pipeline.versions import versions
 
 log = logging.getLogger(__name__)
 
@@ -340,12 +339,9 @@ def init_ray(workers: int | None, ray_address: str | None) -> None:
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
     previous_sigterm = signal.getsignal(signal.SIGTERM)
     if ray_address:
-        import model
-        import pipeline
-
         _check_reachable(ray_address)
         # Ship our code (and the shipped weights) to a cluster that may not have it.
-        runtime_env = {"py_modules": [Path(model.__file__).parent, Path(pipeline.__file__).parent]}
+        runtime_env = {"py_modules": [str(shippable_package())]}
         try:
             ray.init(address=ray_address, runtime_env=runtime_env, log_to_driver=False,
                      logging_level=logging.WARNING)
@@ -357,6 +353,29 @@ def init_ray(workers: int | None, ray_address: str | None) -> None:
         ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **quiet)
     if callable(previous_sigterm) and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, previous_sigterm)  # ray.init's exits: keep the caller's
+
+
+def shippable_package() -> Path:
+    """The ``lightemo_video`` package as one folder, for Ray to ship to cluster workers.
+
+    Installed, it is that folder. In a source checkout its subpackages are the repository's
+    top-level ``pipeline``, ``model`` and ``jobs`` folders: they are copied together (code,
+    int8 models and cards) into a temporary folder of the installed layout.
+    """
+    import shutil
+    import tempfile
+
+    import lightemo_video
+
+    root = Path(lightemo_video.__file__).resolve().parent
+    if (root / "pipeline").is_dir():
+        return root
+    target = Path(tempfile.mkdtemp(prefix="lightemo-ship-")) / "lightemo_video"
+    skip = shutil.ignore_patterns("__pycache__", "*.keras", "*.html", "*.pyc")
+    shutil.copytree(root, target, ignore=skip)
+    for part in ("pipeline", "model", "jobs"):
+        shutil.copytree(root.parent / part, target / part, ignore=skip)
+    return target
 
 
 def _check_reachable(ray_address: str, timeout_s: float = 5.0) -> None:

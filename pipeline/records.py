@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-
-from model.labels import NUM_CLASSES
+from lightemo_video.model.labels import NUM_CLASSES
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import logging
 import os
@@ -26,14 +25,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-
-from model.errors import InputError, LightEmoError
-from model.labels import EMOTIONS
-from pipeline import aggregate
-from pipeline.export import clock
-from pipeline.schema import DETECTIONS
-from pipeline.sinks import TEMP_PREFIX
-from pipeline.sources import VideoFileSource, probe_video
+from lightemo_video.model.errors import InputError, LightEmoError
+from lightemo_video.model.labels import EMOTIONS
+from lightemo_video.pipeline import aggregate
+from lightemo_video.pipeline.export import clock
+from lightemo_video.pipeline.schema import DETECTIONS
+from lightemo_video.pipeline.sinks import TEMP_PREFIX
+from lightemo_video.pipeline.sources import VideoFileSource, probe_video
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -93,12 +91,12 @@ def plot_timeline(video_dir: Path, detections: pd.DataFrame | None = None) -> Pa
         title += f" (showing the {len(shown)} seen longest)"
 
     if not shown:
-        fig = _figure(12, 2.4)
+        fig = figure(12, 2.4)
         fig.text(0.5, 0.62, "no faces found", ha="center", va="center", fontsize=26, color="#444")
         fig.text(0.5, 0.3, title, ha="center", va="center", fontsize=12, color="#666")
         return _save_png(fig, video_dir / "timeline.png")
 
-    fig = _figure(12, 0.9 + 1.45 * len(shown), layout="constrained")
+    fig = figure(12, 0.9 + 1.45 * len(shown), layout="constrained")
     axes = np.atleast_1d(fig.subplots(len(shown), 1, sharex=True))
     segments = aggregate.segments(detections, GAP_S)
     for ax, face_id in zip(axes, shown, strict=True):
@@ -294,12 +292,12 @@ def write_video_report(video_dir: Path) -> Path:
     video_id = run.get("video_id", video_dir.name)
 
     parts = [
-        f"<h1>{_e(video_id)}</h1>",
+        f"<h1>{escape_html(video_id)}</h1>",
         _facts(run),
         f"<h2>Faces ({len(faces)})</h2>",
         _face_table(faces, pictures),
         "<h2>Timeline</h2>",
-        _img(plot.read_bytes(), f"emotion timeline of {video_id}"),
+        img_tag(plot.read_bytes(), f"emotion timeline of {video_id}"),
     ]
     if (video_dir / "annotated.mp4").is_file():
         parts.append(
@@ -311,8 +309,8 @@ def write_video_report(video_dir: Path) -> Path:
         "<h2>Emotion segments</h2>",
         _segment_table(aggregate.segments(detections, GAP_S)),
     ]
-    return _write_text(
-        video_dir / "report.html", _page(f"{video_id}: lightemo-video report", parts)
+    return write_text(
+        video_dir / "report.html", html_page(f"{video_id}: lightemo-video report", parts)
     )
 
 
@@ -326,7 +324,7 @@ def write_camera_report(camera_dir: Path, detections: pd.DataFrame | None = None
         InputError: ``camera_dir`` has no ``status.json``.
     """
     camera_dir = Path(camera_dir)
-    status = _read_json(camera_dir / STATUS_FILE)
+    status = read_json(camera_dir / STATUS_FILE)
     _, detections = _timeline_rows(camera_dir, detections)
     faces = aggregate.faces(detections)
     plot = camera_dir / "timeline.png"
@@ -336,16 +334,16 @@ def write_camera_report(camera_dir: Path, detections: pd.DataFrame | None = None
     connection = {k: status.get(k) for k in _CAMERA_FACTS}
     analysis = {k: status.get(k) for k in ("sample_fps", "roll_seconds", "parts", "rows", "last_part")}
     parts = [
-        f"<h1>{_e(name)}</h1>",
-        f"<div class=facts>{_kv_table(connection)}{_kv_table(analysis)}</div>",
+        f"<h1>{escape_html(name)}</h1>",
+        f"<div class=facts>{kv_table(connection)}{kv_table(analysis)}</div>",
         f"<h2>Faces ({len(faces)})</h2>",
         _face_table(faces),
         "<h2>Timeline</h2>",
-        _img(plot.read_bytes(), f"emotion timeline of {name}"),
+        img_tag(plot.read_bytes(), f"emotion timeline of {name}"),
         "<h2>Emotion segments</h2>",
         _segment_table(aggregate.segments(detections, GAP_S)),
     ]
-    return _write_text(camera_dir / "report.html", _page(f"{name}: lightemo-video camera", parts))
+    return write_text(camera_dir / "report.html", html_page(f"{name}: lightemo-video camera", parts))
 
 
 _CAMERA_FACTS = (
@@ -371,38 +369,38 @@ def write_index(out_dir: Path) -> Path:
     failed = {f: r for f, r in runs.items() if r.get("status") != "ok"}
     rows = []
     for folder, run in ok.items():
-        name = _e(run.get("video_id", folder.name))
+        name = escape_html(run.get("video_id", folder.name))
         has_report = (folder / "report.html").is_file()
-        link = f'<a href="{_e(folder.name)}/report.html">{name}</a>' if has_report else name
+        link = f'<a href="{escape_html(folder.name)}/report.html">{name}</a>' if has_report else name
         emotions = _read_parquet(folder, "faces.parquet", columns=["emotion"])["emotion"]
-        chips = " ".join(f"{_chip(e)}&times;{n}" for e, n in emotions.value_counts().items())
+        chips = " ".join(f"{emotion_chip(e)}&times;{n}" for e, n in emotions.value_counts().items())
         rows.append(
             f"<tr><td>{link}</td><td>{_status(run)}</td>"
             f"<td class=num>{clock(run.get('duration_s') or 0)}</td>"
             f"<td class=num>{len(emotions)}</td><td>{chips or 'no faces'}</td>"
-            f"<td class=path>{_e(run.get('input', ''))}</td></tr>"
+            f"<td class=path>{escape_html(run.get('input', ''))}</td></tr>"
         )
     failures = [
-        f"<tr><td>{_e(r.get('video_id', f.name))}</td><td class=path>{_e(r.get('input', ''))}</td>"
-        f"<td class=bad>{_e(r.get('reason') or 'unknown')}</td></tr>"
+        f"<tr><td>{escape_html(r.get('video_id', f.name))}</td><td class=path>{escape_html(r.get('input', ''))}</td>"
+        f"<td class=bad>{escape_html(r.get('reason') or 'unknown')}</td></tr>"
         for f, r in failed.items()
     ]
     parts = [
         "<h1>lightemo-video results</h1>",
         f"<p>{len(runs)} videos: {len(ok)} analysed, {len(failed)} failed"
         + (f"; {len(cameras)} cameras" if cameras else "")
-        + f", in <code>{_e(out_dir.resolve())}</code></p>",
+        + f", in <code>{escape_html(out_dir.resolve())}</code></p>",
     ]
     if rows:
         header = ["video", "status", "duration", "faces", "dominant emotions", "input"]
-        parts += ["<h2>Analysed</h2>", _table(header, rows, ' id="videos"')]
+        parts += ["<h2>Analysed</h2>", html_table(header, rows, ' id="videos"')]
     if failures:
-        parts += ["<h2>Failed</h2>", _table(["video", "input", "reason"], failures, ' id="failed"')]
+        parts += ["<h2>Failed</h2>", html_table(["video", "input", "reason"], failures, ' id="failed"')]
     if cameras:
         header = ["camera", "state", "updated", "frames analysed", "dropped", "reconnects",
                   "faces", "dominant emotions", "url"]
-        parts += ["<h2>Cameras</h2>", _table(header, [_camera_row(f) for f in cameras], ' id="cameras"')]
-    return _write_text(out_dir / "report.html", _page("lightemo-video results", parts))
+        parts += ["<h2>Cameras</h2>", html_table(header, [_camera_row(f) for f in cameras], ' id="cameras"')]
+    return write_text(out_dir / "report.html", html_page("lightemo-video results", parts))
 
 
 _STEPS: dict[str, Callable[[Path], Path]] = {
@@ -476,90 +474,6 @@ def build_reports(
     return written
 
 
-def write_model_report(card_path: Path, metrics_path: Path | None, out: Path) -> Path:
-    """Write an HTML page for a model card: its facts, training curves (loss and accuracy
-    per epoch, train vs validation) and, given an evaluation's ``metrics.json``, the
-    per-class scores and confusion matrix, to judge a model before shipping it.
-
-    Raises:
-        InputError: the card or metrics file is missing or not JSON.
-    """
-    import tempfile
-
-    from jobs.evaluate import plot_confusion
-
-    card = _read_json(Path(card_path))
-    name = str(card.get("name", Path(card_path).stem))
-    history = (card.get("training") or {}).get("history") or []
-    facts = {k: card[k] for k in ("name", "parameters", "recipe", "data", "files") if k in card}
-    parts = [f"<h1>Model {_e(name)}</h1>", _kv_table(facts), "<h2>Training</h2>"]
-    if history:
-        parts.append(_img(_training_curves(history), f"training curves of {name}"))
-    else:
-        parts.append("<p>No training history in this card.</p>")
-    for split, summary in (card.get("metrics") or {}).items():
-        parts += [f"<h2>Card metrics: {_e(split)}</h2>", _kv_table(summary)]
-    if metrics_path is not None:
-        metrics = _read_json(Path(metrics_path))
-        rows = [
-            f"<tr><td>{_chip(c)}</td><td class=num>{s['precision']:.3f}</td>"
-            f"<td class=num>{s['recall']:.3f}</td><td class=num>{s['f1']:.3f}</td>"
-            f"<td class=num>{s['support']}</td></tr>"
-            for c, s in metrics.get("per_class", {}).items()
-        ]
-        parts += [
-            f"<h2>Evaluation: {_e(metrics.get('file', name))} on {_e(metrics.get('images', '?'))} "
-            f"images of {_e(metrics.get('data', '?'))}</h2>",
-            f"<p>accuracy {metrics.get('accuracy', float('nan')):.4f}, "
-            f"macro-F1 {metrics.get('macro_f1', float('nan')):.4f}</p>",
-            _table(["class", "precision", "recall", "F1", "support"], rows),
-        ]
-        if "confusion_matrix" in metrics:
-            with tempfile.TemporaryDirectory() as scratch:
-                png = plot_confusion(
-                    np.asarray(metrics["confusion_matrix"]),
-                    Path(scratch) / "confusion.png",
-                    title=f"{metrics.get('file', name)}: rows true class, columns predicted",
-                )
-                parts.append(_img(png.read_bytes(), "confusion matrix"))
-    return _write_text(Path(out), _page(f"{name}: model report", parts))
-
-
-def _training_curves(history: list[dict]) -> bytes:
-    """PNG of loss and accuracy per epoch, train vs validation, best validation epoch marked."""
-    fig = _figure(12, 4, layout="constrained")
-    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
-    axes = fig.subplots(1, 2)
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
-        for key, label, style in ((metric, "train", "-"), (f"val_{metric}", "validation", "--")):
-            ax.plot(
-                epochs,
-                [h.get(key, np.nan) for h in history],
-                style,
-                marker="o",
-                markersize=3,
-                label=label,
-            )
-        ax.set_xlabel("epoch")
-        ax.set_title(metric)
-        ax.grid(color="#ddd", linewidth=0.6)
-        ax.legend(frameon=False)
-    val = np.array([h.get("val_accuracy", np.nan) for h in history], dtype=float)
-    if not np.isnan(val).all():
-        best = int(np.nanargmax(val))
-        axes[1].axvline(epochs[best], color="#999", linewidth=0.8)
-        axes[1].annotate(
-            f"best {val[best]:.3f}",
-            (epochs[best], val[best]),
-            textcoords="offset points",
-            xytext=(-64, -14),
-            fontsize=8,
-        )
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", facecolor="white")
-    return buffer.getvalue()
-
-
 # ----- HTML pieces ---------------------------------------------------------------------
 
 _CSS = """
@@ -589,30 +503,30 @@ footer{color:#888;font-size:12px;margin-top:24px}
 """
 
 
-def _page(title: str, parts: list[str]) -> str:
+def html_page(title: str, parts: list[str]) -> str:
     body = "\n".join(parts)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width,initial-scale=1">\n'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body>\n{body}\n"
+        f"<title>{escape_html(title)}</title><style>{_CSS}</style></head>\n<body>\n{body}\n"
         "<footer>made by lightemo-video</footer>\n</body></html>\n"
     )
 
 
-def _e(value: object) -> str:
+def escape_html(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _table(header: list[str] | None, rows: list[str], attrs: str = "") -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header or [])
+def html_table(header: list[str] | None, rows: list[str], attrs: str = "") -> str:
+    head = "".join(f"<th>{escape_html(h)}</th>" for h in header or [])
     thead = f"<thead><tr>{head}</tr></thead>" if header else ""
     return f"<table{attrs}>{thead}<tbody>{''.join(rows)}</tbody></table>"
 
 
-def _kv_table(facts: dict) -> str:
+def kv_table(facts: dict) -> str:
     """One row per fact; nested dicts become ``a.b`` keys."""
-    return _table(
-        None, [f"<tr><td class=key>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in _flatten(facts)]
+    return html_table(
+        None, [f"<tr><td class=key>{escape_html(k)}</td><td>{escape_html(v)}</td></tr>" for k, v in _flatten(facts)]
     )
 
 
@@ -638,20 +552,20 @@ def _facts(run: dict) -> str:
         "finished": f"{timings.get('finished_at', '-')} in {timings.get('wall_s', '-')} s",
     }
     settings = {k: run.get(k) for k in ("model", "detector", "parameters")}
-    warnings = "".join(f"<p class=bad>warning: {_e(w)}</p>" for w in run.get("warnings") or [])
-    return f"<div class=facts>{_kv_table(video)}{_kv_table(settings)}</div>{warnings}"
+    warnings = "".join(f"<p class=bad>warning: {escape_html(w)}</p>" for w in run.get("warnings") or [])
+    return f"<div class=facts>{kv_table(video)}{kv_table(settings)}</div>{warnings}"
 
 
 def _status(run: dict) -> str:
     warnings = run.get("warnings") or []
     if not warnings:
-        return _e(run.get("status"))
-    return f"{_e(run.get('status'))} <span class=bad>({_e('; '.join(warnings))})</span>"
+        return escape_html(run.get("status"))
+    return f"{escape_html(run.get('status'))} <span class=bad>({escape_html('; '.join(warnings))})</span>"
 
 
-def _chip(emotion: str) -> str:
+def emotion_chip(emotion: str) -> str:
     color = EMOTION_COLORS.get(emotion, "#ddd")
-    return f'<span class=chip style="background:{color}">{_e(emotion)}</span>'
+    return f'<span class=chip style="background:{color}">{escape_html(emotion)}</span>'
 
 
 THUMB_PX = 72
@@ -695,7 +609,7 @@ def face_thumbnails(
 
 def _frame_at(info, timestamp_s: float) -> np.ndarray | None:
     """The decoded frame (BGR, upright) shown at ``timestamp_s``, by seeking near it."""
-    from pipeline.sources import Segment
+    from lightemo_video.pipeline.sources import Segment
 
     if not np.isfinite(timestamp_s):
         return None
@@ -727,12 +641,12 @@ def _face_table(faces: pd.DataFrame, pictures: dict[int, bytes] | None = None) -
         picture = ""
         if pictures is not None:
             png = pictures.get(int(face.face_id))
-            picture = f"<td>{_img(png, f'face {face.face_id}', 'thumb') if png else ''}</td>"
+            picture = f"<td>{img_tag(png, f'face {face.face_id}', 'thumb') if png else ''}</td>"
         rows.append(
             f"<tr>{picture}<td class=num>{face.face_id}</td>"
             f"<td class=num>{clock(face.first_seen_s)}</td>"
             f"<td class=num>{clock(face.last_seen_s)}</td><td class=num>{face.frames}</td>"
-            f"<td>{_chip(face.emotion)}</td><td class=num>{face.mean_confidence:.2f}</td>"
+            f"<td>{emotion_chip(face.emotion)}</td><td class=num>{face.mean_confidence:.2f}</td>"
             f"<td><span class=bar>{bar}</span><span class=shares>{top}</span></td></tr>"
         )
     header = [
@@ -746,25 +660,25 @@ def _face_table(faces: pd.DataFrame, pictures: dict[int, bytes] | None = None) -
     ]
     if pictures is not None:
         header.insert(0, "picture")
-    return _table(header, rows, ' id="faces"')
+    return html_table(header, rows, ' id="faces"')
 
 
 def _camera_row(folder: Path) -> str:
-    status = _read_json(folder / STATUS_FILE)
-    name = _e(status.get("stream_id", folder.name))
-    link = f'<a href="{_e(folder.name)}/report.html">{name}</a>' if (folder / "report.html").is_file() else name
+    status = read_json(folder / STATUS_FILE)
+    name = escape_html(status.get("stream_id", folder.name))
+    link = f'<a href="{escape_html(folder.name)}/report.html">{name}</a>' if (folder / "report.html").is_file() else name
     try:
         emotions = pd.read_parquet(folder / "faces.parquet", columns=["emotion"])["emotion"]
     except (OSError, ValueError):  # no part written yet
         emotions = pd.Series([], dtype=str)
-    chips = " ".join(f"{_chip(e)}&times;{n}" for e, n in emotions.value_counts().items())
+    chips = " ".join(f"{emotion_chip(e)}&times;{n}" for e, n in emotions.value_counts().items())
     state = status.get("state")
-    error = f" <span class=bad>({_e(status['last_error'])})</span>" if status.get("last_error") else ""
+    error = f" <span class=bad>({escape_html(status['last_error'])})</span>" if status.get("last_error") else ""
     return (
-        f"<tr><td>{link}</td><td>{_e(state)}{error}</td><td>{_e(status.get('updated_at') or '-')}</td>"
+        f"<tr><td>{link}</td><td>{escape_html(state)}{error}</td><td>{escape_html(status.get('updated_at') or '-')}</td>"
         f"<td class=num>{status.get('frames_analysed', 0)}</td><td class=num>{status.get('frames_dropped', 0)}</td>"
         f"<td class=num>{status.get('reconnects', 0)}</td><td class=num>{len(emotions)}</td>"
-        f"<td>{chips or 'no faces yet'}</td><td class=path>{_e(status.get('url', ''))}</td></tr>"
+        f"<td>{chips or 'no faces yet'}</td><td class=path>{escape_html(status.get('url', ''))}</td></tr>"
     )
 
 
@@ -772,20 +686,20 @@ def _segment_table(segments: pd.DataFrame) -> str:
     if segments.empty:
         return "<p>No segments: no faces found.</p>"
     rows = [
-        f"<tr><td>face {s.face_id}</td><td>{_chip(s.emotion)}</td>"
+        f"<tr><td>face {s.face_id}</td><td>{emotion_chip(s.emotion)}</td>"
         f"<td class=num>{clock(s.start_s)}-{clock(s.end_s)}</td>"
         f"<td class=num>{s.duration_s:.1f} s</td>"
         f"<td class=num>{s.mean_confidence:.2f}</td></tr>"
         for s in segments.sort_values(["start_s", "face_id"]).itertuples()
     ]
-    table = _table(["face", "emotion", "from-to", "duration", "confidence"], rows, ' id="segments"')
+    table = html_table(["face", "emotion", "from-to", "duration", "confidence"], rows, ' id="segments"')
     return f"<div class=scroll>{table}</div>"
 
 
-def _img(png: bytes, alt: str, css_class: str | None = None) -> str:
+def img_tag(png: bytes, alt: str, css_class: str | None = None) -> str:
     data = base64.b64encode(png).decode("ascii")
     attr = f' class="{css_class}"' if css_class else ""
-    return f'<img{attr} alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+    return f'<img{attr} alt="{escape_html(alt)}" src="data:image/png;base64,{data}">'
 
 
 # ----- files ---------------------------------------------------------------------------
@@ -804,7 +718,7 @@ def _is_camera(folder: Path) -> bool:
     return (folder / STATUS_FILE).is_file() and not (folder / "run.json").is_file()
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
@@ -815,7 +729,7 @@ def _read_json(path: Path) -> dict:
 
 def _read_run(folder: Path) -> dict | None:
     try:
-        return _read_json(folder / "run.json")
+        return read_json(folder / "run.json")
     except InputError:
         return None
 
@@ -823,7 +737,7 @@ def _read_run(folder: Path) -> dict | None:
 def _read_ok_run(video_dir: Path) -> dict:
     if not (video_dir / "run.json").is_file():
         raise InputError(video_dir, "not an analysed video folder (no run.json); run analyze first")
-    run = _read_json(video_dir / "run.json")
+    run = read_json(video_dir / "run.json")
     if run.get("status") != "ok":
         raise InputError(video_dir, f"analysis failed, nothing to draw ({run.get('reason')})")
     return run
@@ -866,13 +780,13 @@ def _atomic(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _write_text(path: Path, text: str) -> Path:
+def write_text(path: Path, text: str) -> Path:
     with _atomic(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
 
 
-def _figure(width_in: float, height_in: float, layout: str | None = None) -> Figure:
+def figure(width_in: float, height_in: float, layout: str | None = None) -> Figure:
     """A matplotlib Figure on its own Agg canvas: no pyplot, no global backend change."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
-
-from model.labels import EMOTIONS
+from lightemo_video.model.labels import EMOTIONS
 
 _PROBS = [pa.field(name, pa.float32()) for name in EMOTIONS]
 

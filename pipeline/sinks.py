@@ -16,8 +16,7 @@ from types import TracebackType
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from model.errors import OutputError
+from lightemo_video.model.errors import OutputError
 
 TEMP_PREFIX = ".tmp-"
 

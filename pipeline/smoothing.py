@@ -22,9 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from model.errors import LightEmoError
-from model.labels import EMOTIONS
+from lightemo_video.model.errors import LightEmoError
+from lightemo_video.model.labels import EMOTIONS
 
 METHODS = ("hmm", "ema", "window", "none")
 PROBS = list(EMOTIONS)

@@ -24,9 +24,8 @@ from typing import Protocol
 import av
 import cv2
 import numpy as np
-
-from model.errors import InputError
-from pipeline.records import Frame
+from lightemo_video.model.errors import InputError
+from lightemo_video.pipeline.records import Frame
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".3gp"}

@@ -30,9 +30,8 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import cv2
-
-from model.errors import LightEmoError, StreamError
-from pipeline.records import Frame
+from lightemo_video.model.errors import LightEmoError, StreamError
+from lightemo_video.pipeline.records import Frame
 
 log = logging.getLogger(__name__)
 

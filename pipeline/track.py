@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from lightemo_video.pipeline.appearance import appearance_distance, mean_signature
+from lightemo_video.pipeline.records import FaceDetections
 from scipy.optimize import linear_sum_assignment
-
-from pipeline.appearance import appearance_distance, mean_signature
-from pipeline.records import FaceDetections
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from model.labels import EMOTIONS
-from pipeline import aggregate, schema
-from pipeline.records import FaceDetections
+from lightemo_video.model.labels import EMOTIONS
+from lightemo_video.pipeline import aggregate, schema
+from lightemo_video.pipeline.records import FaceDetections
 
 
 def _probs(label: str, p: float = 0.9) -> np.ndarray:
@@ -76,7 +75,7 @@ def test_every_summary_reads_the_smoothed_emotion_with_one_dominant_definition()
     """Raw rows flicker to 'fear' on every fifth frame; smoothed rows say 'happy'
     throughout. Faces, timeline and segments follow the smoothed columns, and a face's
     emotion is the one it holds in most frames (the largest share)."""
-    from pipeline.smoothing import Smoothing, smooth_detections
+    from lightemo_video.pipeline.smoothing import Smoothing, smooth_detections
 
     frames = [
         FaceDetections(i, i / 10, np.array([[0, 0, 10, 10]], np.float32), np.ones(1, np.float32),

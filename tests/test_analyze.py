@@ -7,10 +7,16 @@ from dataclasses import replace
 import numpy as np
 import pyarrow as pa
 import pytest
+from lightemo_video.pipeline.aggregate import detection_rows
+from lightemo_video.pipeline.analyze import (
+    AnalyzeConfig,
+    SegmentJoiner,
+    SegmentResult,
+    Stages,
+    analyze_segment,
+)
+from lightemo_video.pipeline.sources import plan_segments, probe_video
 
-from pipeline.aggregate import detection_rows
-from pipeline.analyze import AnalyzeConfig, SegmentJoiner, SegmentResult, Stages, analyze_segment
-from pipeline.sources import plan_segments, probe_video
 from tests.conftest import DEMO_CLIP, shared_path, write_clip
 
 

@@ -5,7 +5,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from model.architecture import build_lightemonet  # noqa: E402
+from lightemo_video.model.architecture import build_lightemonet  # noqa: E402
 
 
 def test_output_shape_and_probabilities():
@@ -34,7 +34,7 @@ def test_output_is_float32_under_mixed_precision():
 
 
 def test_half_width_variant_has_a_quarter_of_the_convolution_work():
-    from model.architecture import build_architecture
+    from lightemo_video.model.architecture import build_architecture
 
     model = build_architecture("lightemonet-half")
     assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == [16, 16, 32, 32, 64, 64]
@@ -44,8 +44,8 @@ def test_half_width_variant_has_a_quarter_of_the_convolution_work():
 
 
 def test_training_names_unknown_architectures_in_one_line():
-    from jobs.train import build_architecture
-    from model.errors import DataError
+    from lightemo_video.jobs.train import build_architecture
+    from lightemo_video.model.errors import DataError
 
     with pytest.raises(DataError, match="unknown architecture; known: lightemonet, lightemonet-half"):
         build_architecture("resnet")

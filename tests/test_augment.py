@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from model.augment import augment_faces, epoch_indices, minority_mask, oversample_targets
-from model.data import FaceSet, class_weights
-from model.labels import CLASS_INDEX, EMOTIONS
+from lightemo_video.model.augment import (
+    augment_faces,
+    epoch_indices,
+    minority_mask,
+    oversample_targets,
+)
+from lightemo_video.model.data import FaceSet, class_weights
+from lightemo_video.model.labels import CLASS_INDEX, EMOTIONS
 
 
 def _faces(per_class: int = 20) -> FaceSet:
@@ -41,8 +45,8 @@ def test_augment_changes_pixels_keeps_shape():
 
 def test_training_batches_augment_only_minority_classes():
     pytest.importorskip("keras")
-    from jobs.recipes import RECIPES
-    from jobs.train import make_sequence
+    from lightemo_video.jobs.recipes import RECIPES
+    from lightemo_video.jobs.train import make_sequence
 
     faces = _faces()
     sequence = make_sequence(faces, class_weights(faces.labels), RECIPES["paper"])
@@ -72,8 +76,8 @@ def test_shift_and_erase_options():
 
 def test_all_class_recipe_augments_every_class_without_oversampling():
     pytest.importorskip("keras")
-    from jobs.recipes import RECIPES
-    from jobs.train import loss_weights, make_sequence
+    from lightemo_video.jobs.recipes import RECIPES
+    from lightemo_video.jobs.train import loss_weights, make_sequence
 
     faces = _faces()
     recipe = RECIPES["plus-bf16"].with_overrides(batch_size=16)

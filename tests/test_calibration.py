@@ -7,9 +7,14 @@ import shutil
 
 import numpy as np
 import pytest
-
-from jobs.evaluate import calibration_error, fit_temperature, log_loss
-from model.runtime import WEIGHTS_DIR, load_model, open_model_file, scale_temperature, temperature
+from lightemo_video.jobs.evaluate import calibration_error, fit_temperature, log_loss
+from lightemo_video.model.runtime import (
+    WEIGHTS_DIR,
+    load_model,
+    open_model_file,
+    scale_temperature,
+    temperature,
+)
 
 
 def _overconfident(n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

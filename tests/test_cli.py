@@ -6,10 +6,10 @@ from importlib import metadata
 
 import pytest
 import typer
+from lightemo_video.model.runtime import MODEL_ALIASES
 from typer.testing import CliRunner
 
-from model.runtime import MODEL_ALIASES
-from pipeline.cli import app
+from lightemo_video.cli import app
 from tests.conftest import DEMO_CLIP
 
 runner = CliRunner()

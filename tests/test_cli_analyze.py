@@ -9,11 +9,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from lightemo_video.model.labels import EMOTIONS
+from lightemo_video.pipeline import schema
 from typer.testing import CliRunner
 
-from model.labels import EMOTIONS
-from pipeline import schema
-from pipeline.cli import app
+from lightemo_video.cli import app
 from tests.conftest import DEMO_CLIP, write_clip
 
 runner = CliRunner()

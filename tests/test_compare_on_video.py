@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pandas as pd
+from lightemo_video.jobs.compare_on_video import clip_summary, compare
 
-from jobs.compare_on_video import clip_summary, compare
 from tests.conftest import DEMO_CLIP
 
 

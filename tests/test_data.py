@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lightemo_video.model.data import class_weights, load_csv, load_faces, stratified_split
+from lightemo_video.model.errors import DataError
+from lightemo_video.model.labels import EMOTIONS
 
-from model.data import class_weights, load_csv, load_faces, stratified_split
-from model.errors import DataError
-from model.labels import EMOTIONS
 from tests.conftest import write_face_folder
 
 PIXELS = " ".join(["128"] * 2304)

@@ -10,9 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from model.errors import LightEmoError
-from pipeline.detect import (
+from lightemo_video.model.errors import LightEmoError
+from lightemo_video.pipeline.detect import (
     DEFAULT_DETECTOR,
     DETECTORS,
     BlazeFaceConfig,
@@ -22,7 +21,7 @@ from pipeline.detect import (
     ssd_anchor_centres,
     weighted_nms,
 )
-from pipeline.records import FaceDetections, Frame
+from lightemo_video.pipeline.records import FaceDetections, Frame
 
 SAMPLE_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "sample_images"
 # Face region of imageio_astronaut.png (512x512), drawn by hand, xyxy px.
@@ -155,8 +154,9 @@ def test_weighted_nms_merges_overlaps_and_keeps_separate_boxes() -> None:
 def test_weak_boxes_come_apart_and_leave_confident_boxes_unchanged() -> None:
     """Crowd frames: asking for weak boxes (tracking only) must not move a confident box,
     as merging both in one NMS would."""
-    from pipeline.sources import VideoFileSource, probe_video
-    from pipeline.track import iou_matrix
+    from lightemo_video.pipeline.sources import VideoFileSource, probe_video
+    from lightemo_video.pipeline.track import iou_matrix
+
     from tests.conftest import shared_path
 
     crowd = probe_video(shared_path("sample_videos", "facenet_pytorch_video.mp4"))

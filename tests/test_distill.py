@@ -7,9 +7,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from model.data import FaceSet  # noqa: E402
-from model.distill import teacher_targets  # noqa: E402
-from model.errors import DataError  # noqa: E402
+from lightemo_video.model.data import FaceSet  # noqa: E402
+from lightemo_video.model.distill import teacher_targets  # noqa: E402
+from lightemo_video.model.errors import DataError  # noqa: E402
 
 
 @pytest.fixture

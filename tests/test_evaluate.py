@@ -7,11 +7,11 @@ import shutil
 
 import cv2
 import numpy as np
+from lightemo_video.jobs.evaluate import classification_metrics
+from lightemo_video.model.labels import EMOTIONS
 from typer.testing import CliRunner
 
-from jobs.evaluate import classification_metrics
-from model.labels import EMOTIONS
-from pipeline.cli import app
+from lightemo_video.cli import app
 from tests.conftest import shared_path
 
 
@@ -63,9 +63,9 @@ def test_evaluate_bad_data_is_one_line(tmp_path):
 
 
 def test_evaluate_on_the_validation_slice_with_flip_averaging(tmp_path):
-    from jobs.evaluate import validation_slice
-    from model.data import load_faces, stratified_split
-    from model.runtime import resolve_model
+    from lightemo_video.jobs.evaluate import validation_slice
+    from lightemo_video.model.data import load_faces, stratified_split
+    from lightemo_video.model.runtime import resolve_model
 
     train = small_split(tmp_path / "train", 20)
     faces = load_faces(train)

@@ -14,12 +14,12 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from lightemo_video.pipeline import aggregate, schema
+from lightemo_video.pipeline.records import FaceDetections
+from lightemo_video.pipeline.sinks import write_json, write_table
 from typer.testing import CliRunner
 
-from pipeline import aggregate, schema
-from pipeline.cli import app
-from pipeline.records import FaceDetections
-from pipeline.sinks import write_json, write_table
+from lightemo_video.cli import app
 
 runner = CliRunner()
 

@@ -15,7 +15,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from lightemo_video.cli import app
 from tests.conftest import DEMO_CLIP, ROOT, missing_system_component
 
 runner = CliRunner()
@@ -136,7 +136,7 @@ def test_sigterm_is_handled_as_ctrl_c(tmp_path):
     command = [
         sys.executable,
         "-c",
-        "from pipeline.cli import app; app()",
+        "from lightemo_video.cli import app; app()",
         "analyze",
         str(videos),
         "--out",

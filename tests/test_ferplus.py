@@ -6,11 +6,11 @@ import csv
 
 import numpy as np
 import pytest
+from lightemo_video.model.data import load_faces
+from lightemo_video.model.errors import DataError
+from lightemo_video.model.ferplus import blend_ferplus, ferplus_labels
+from lightemo_video.model.labels import CLASS_INDEX
 
-from model.data import load_faces
-from model.errors import DataError
-from model.ferplus import blend_ferplus, ferplus_labels
-from model.labels import CLASS_INDEX
 from tests.conftest import shared_path
 
 HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.conftest import DEMO_CLIP, ROOT
 
-CLI = "from pipeline.cli import app; app()"
+CLI = "from lightemo_video.cli import app; app()"
 
 
 def _without_tensorflow(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:

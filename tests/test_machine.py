@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.machine import describe, has_fast_bf16
+from lightemo_video.jobs.machine import describe, has_fast_bf16
 
 AMX = """processor\t: 0
 vendor_id\t: GenuineIntel

@@ -11,7 +11,7 @@ import pytest
 PATTERN = """
 import resource, sys
 import numpy as np
-from pipeline.memory import keep_freed_memory
+from lightemo_video.pipeline.memory import keep_freed_memory
 if sys.argv[1] == "tuned":
     assert keep_freed_memory()
 for round_ in range(21):

@@ -26,14 +26,14 @@ import cv2
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from lightemo_video.pipeline import schema
+from lightemo_video.pipeline.analyze import AnalyzeConfig
+from lightemo_video.pipeline.monitor import CameraMonitor, MonitorConfig, monitor_cameras
+from lightemo_video.pipeline.report import build_reports
+from lightemo_video.pipeline.sinks import TEMP_PREFIX
+from lightemo_video.pipeline.streams import LiveFrame, SourceStats, StreamConfig
 from typer.testing import CliRunner
 
-from pipeline import schema
-from pipeline.analyze import AnalyzeConfig
-from pipeline.monitor import CameraMonitor, MonitorConfig, monitor_cameras
-from pipeline.report import build_reports
-from pipeline.sinks import TEMP_PREFIX
-from pipeline.streams import LiveFrame, SourceStats, StreamConfig
 from tests.conftest import DEMO_CLIP, missing_system_component
 
 SERVER = Path(__file__).with_name("rtsp_server.py")
@@ -251,7 +251,7 @@ def test_the_same_face_keeps_its_id_after_a_long_rtsp_outage(server, ray_session
 
 
 def test_a_camera_that_never_comes_up(rtsp_available, ray_session, tmp_path):
-    from pipeline.cli import app
+    from lightemo_video.cli import app
 
     port = free_port()
     url = f"rtsp://user:{SECRET}@127.0.0.1:{port}/live"
@@ -295,7 +295,7 @@ def test_sigint_flushes_the_last_part_and_leaks_no_credentials(server, tmp_path)
     ray_tmp = Path(tempfile.mkdtemp(prefix="lemo", dir="/tmp"))  # short: Ray's socket paths
     env = {**os.environ, "RAY_TMPDIR": str(ray_tmp)}
     exe = Path(sys.executable).with_name("lightemo-video")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "pipeline.cli"]
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "lightemo_video.cli"]
     proc = subprocess.Popen(
         [
             *command,

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from model.preprocess import crop_faces, preprocess_faces
+from lightemo_video.model.preprocess import crop_faces, preprocess_faces
 
 
 def test_preprocess_gray_bgr_any_size():

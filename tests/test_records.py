@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from pipeline.records import FaceDetections
+from lightemo_video.pipeline.records import FaceDetections
 
 
 def _faces(n: int = 2) -> FaceDetections:

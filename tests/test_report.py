@@ -21,23 +21,23 @@ import imageio_ffmpeg
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
-
-from model.errors import InputError
-from model.labels import EMOTIONS
-from pipeline import aggregate, schema
-from pipeline.cli import app
-from pipeline.report import (
+from lightemo_video.jobs.model_report import write_model_report
+from lightemo_video.model.errors import InputError
+from lightemo_video.model.labels import EMOTIONS
+from lightemo_video.pipeline import aggregate, schema
+from lightemo_video.pipeline.report import (
     EMOTION_COLORS,
     MAX_PANELS,
     annotate_video,
     build_reports,
     free_label_top,
     plot_timeline,
-    write_model_report,
     write_video_report,
 )
-from pipeline.sinks import write_json, write_table
+from lightemo_video.pipeline.sinks import write_json, write_table
+from typer.testing import CliRunner
+
+from lightemo_video.cli import app
 from tests.conftest import DEMO_CLIP, missing_system_component
 
 runner = CliRunner()

@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from lightemo_video.model.data import load_faces
+from lightemo_video.model.errors import ModelError
+from lightemo_video.model.ferplus import ferplus_labels
+from lightemo_video.model.runtime import MODEL_ALIASES, WEIGHTS_DIR, load_model, resolve_model
 
-from model.data import load_faces
-from model.errors import ModelError
-from model.ferplus import ferplus_labels
-from model.runtime import MODEL_ALIASES, WEIGHTS_DIR, load_model, resolve_model
 from tests.conftest import shared_path
 
 
@@ -73,7 +73,7 @@ def test_int8_agrees_with_keras():
 
 
 def test_flip_averaging_is_mirror_symmetric_and_averages_both_views():
-    from model.runtime import FlipAveraged
+    from lightemo_video.model.runtime import FlipAveraged
 
     plain = load_model(tta="none")
     flip = FlipAveraged(plain)
@@ -87,7 +87,7 @@ def test_flip_averaging_is_mirror_symmetric_and_averages_both_views():
 def test_model_card_decides_test_time_augmentation(tmp_path):
     import shutil
 
-    from model.runtime import FlipAveraged, test_time_augmentation
+    from lightemo_video.model.runtime import FlipAveraged, test_time_augmentation
 
     path = tmp_path / "m.int8.tflite"
     shutil.copy(resolve_model("paper"), path)

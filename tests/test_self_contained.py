@@ -12,7 +12,6 @@ import pytest
 
 from tests.conftest import ROOT
 
-
 _PROBE = textwrap.dedent(
     """
     from tests.conftest import missing_system_component

@@ -4,8 +4,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from pipeline.sinks import ParquetSink, write_json
+from lightemo_video.pipeline.sinks import ParquetSink, write_json
 
 SCHEMA = pa.schema([pa.field("a", pa.int64()), pa.field("b", pa.string())])
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from model.errors import LightEmoError
-from model.labels import EMOTIONS
-from pipeline.smoothing import LiveSmoother, Smoothing, smooth_track
+from lightemo_video.model.errors import LightEmoError
+from lightemo_video.model.labels import EMOTIONS
+from lightemo_video.pipeline.smoothing import LiveSmoother, Smoothing, smooth_track
 
 
 def _track(labels: list[str], fps: float, p: float = 0.6) -> tuple[np.ndarray, np.ndarray]:

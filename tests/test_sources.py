@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lightemo_video.model.errors import InputError
+from lightemo_video.pipeline.sources import VideoFileSource, find_videos, plan_segments, probe_video
 
-from model.errors import InputError
-from pipeline.sources import VideoFileSource, find_videos, plan_segments, probe_video
 from tests.conftest import DEMO_CLIP, missing_system_component, write_clip
 from tests.media import ffmpeg, has_encoder, make_rotated, make_vfr, presentation_times
 
@@ -116,7 +116,7 @@ def test_rotation_metadata_gives_upright_frames(tmp_path, degrees):
 
 
 def test_a_stream_copy_cut_is_not_truncated_and_a_cut_file_is(tmp_path):
-    from pipeline.orchestration import truncated
+    from lightemo_video.pipeline.orchestration import truncated
 
     cut = tmp_path / "cut.mp4"  # starts between keyframes: the container's counts are estimates
     ffmpeg("-ss", "1.3", "-i", str(DEMO_CLIP), "-t", "5.1", "-c", "copy", str(cut))

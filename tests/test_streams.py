@@ -9,9 +9,8 @@ import time
 from contextlib import ExitStack as DoesNotRaise
 
 import pytest
-
-from model.errors import LightEmoError
-from pipeline.streams import (
+from lightemo_video.model.errors import LightEmoError
+from lightemo_video.pipeline.streams import (
     RECONNECTING,
     STOPPED,
     LiveSource,

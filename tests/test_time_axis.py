@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from lightemo_video.pipeline.analyze import AnalyzeConfig
+from lightemo_video.pipeline.orchestration import analyze_videos, init_ray
+from lightemo_video.pipeline.report import annotate_video
 
-from pipeline.analyze import AnalyzeConfig
-from pipeline.orchestration import analyze_videos, init_ray
-from pipeline.report import annotate_video
 from tests.conftest import DEMO_CLIP
 from tests.media import make_rotated, make_vfr, presentation_times
 
@@ -76,7 +76,7 @@ def test_portrait_video_is_analysed_upright(ray_local, tmp_path):
     assert (both["x"] - both["x_upright"]).abs().median() < 8  # displayed coordinates
     assert (both["y"] - both["y_upright"]).abs().median() < 8
     annotated = annotate_video(tmp_path / "out" / run["video_id"])
-    from pipeline.sources import VideoFileSource, probe_video
+    from lightemo_video.pipeline.sources import VideoFileSource, probe_video
 
     info = probe_video(annotated)
     assert (info.width, info.height, info.rotation) == (640, 360, 0)

@@ -4,10 +4,15 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
-from pipeline.appearance import REGION_BINS, REGIONS
-from pipeline.records import FaceDetections
-from pipeline.track import BoxFilter, ConfirmedFaces, FaceTracker, TrackerConfig, iou_matrix
+from lightemo_video.pipeline.appearance import REGION_BINS, REGIONS
+from lightemo_video.pipeline.records import FaceDetections
+from lightemo_video.pipeline.track import (
+    BoxFilter,
+    ConfirmedFaces,
+    FaceTracker,
+    TrackerConfig,
+    iou_matrix,
+)
 
 IMMEDIATE = TrackerConfig(
     confirm_frames=1, confirm_s=0.0, max_age_s=0.5

@@ -13,9 +13,9 @@ pytest.importorskip("keras")
 
 
 def test_one_epoch_smoke_run_exports_a_usable_model(tmp_path):
-    from jobs.recipes import RECIPES
-    from jobs.train import train
-    from model.runtime import load_model
+    from lightemo_video.jobs.recipes import RECIPES
+    from lightemo_video.jobs.train import train
+    from lightemo_video.model.runtime import load_model
 
     data = shared_path("datasets", "fer2013", "train")
     recipe = RECIPES["paper"].with_overrides(epochs=1)
@@ -38,8 +38,8 @@ def test_one_epoch_smoke_run_exports_a_usable_model(tmp_path):
 def test_rerun_keeps_the_best_checkpoint_unless_an_epoch_beats_the_logged_ones(tmp_path):
     import csv
 
-    from jobs.recipes import RECIPES
-    from jobs.train import train
+    from lightemo_video.jobs.recipes import RECIPES
+    from lightemo_video.jobs.train import train
 
     data = shared_path("datasets", "fer2013", "train")
     recipe = RECIPES["paper"].with_overrides(epochs=1)
@@ -59,10 +59,9 @@ def test_rerun_keeps_the_best_checkpoint_unless_an_epoch_beats_the_logged_ones(t
 
 def test_init_from_copies_a_trained_models_weights(tmp_path):
     import keras
-
-    from jobs.train import build_architecture, start_from
-    from model.errors import DataError
-    from model.runtime import resolve_model
+    from lightemo_video.jobs.train import build_architecture, start_from
+    from lightemo_video.model.errors import DataError
+    from lightemo_video.model.runtime import resolve_model
 
     shipped = resolve_model("paper", "keras")
     model = build_architecture("lightemonet")
@@ -82,8 +81,8 @@ def test_init_from_copies_a_trained_models_weights(tmp_path):
 def test_ferplus_recipe_trains_on_vote_distributions(tmp_path):
     from dataclasses import replace
 
-    from jobs.recipes import RECIPES
-    from jobs.train import train
+    from lightemo_video.jobs.recipes import RECIPES
+    from lightemo_video.jobs.train import train
 
     data = shared_path("datasets", "fer2013", "train")
     recipe = replace(RECIPES["ferplus-bf16"], epochs=1, init_from=None, precision="float32")
@@ -99,8 +98,8 @@ def test_ferplus_recipe_trains_on_vote_distributions(tmp_path):
 def test_blend_recipe_trains_on_all_faces_and_selects_on_fer2013_labels(tmp_path):
     from dataclasses import replace
 
-    from jobs.recipes import RECIPES
-    from jobs.train import train
+    from lightemo_video.jobs.recipes import RECIPES
+    from lightemo_video.jobs.train import train
 
     data = shared_path("datasets", "fer2013", "train")
     recipe = replace(RECIPES["plus-ferplus-blend-f32"], epochs=1, init_from=None)
@@ -114,9 +113,9 @@ def test_blend_recipe_trains_on_all_faces_and_selects_on_fer2013_labels(tmp_path
 def test_train_rejects_unknown_labels(tmp_path):
     from dataclasses import replace
 
-    from jobs.recipes import RECIPES
-    from jobs.train import train
-    from model.errors import DataError
+    from lightemo_video.jobs.recipes import RECIPES
+    from lightemo_video.jobs.train import train
+    from lightemo_video.model.errors import DataError
 
     data = shared_path("datasets", "fer2013", "train")
     with pytest.raises(DataError, match="unknown labels"):
@@ -127,7 +126,7 @@ def test_train_rejects_unknown_labels(tmp_path):
 def test_train_rejects_an_unknown_precision_in_one_line(tmp_path):
     from typer.testing import CliRunner
 
-    from pipeline.cli import app
+    from lightemo_video.cli import app
 
     result = CliRunner().invoke(app, ["train", "--recipe", "plus-bf16", "--precision", "float8", "--out", str(tmp_path)])
     assert result.exit_code == 1 and "--precision" in result.output and "float8" in result.output
@@ -137,8 +136,8 @@ def test_train_rejects_an_unknown_precision_in_one_line(tmp_path):
 def test_distilled_half_width_run_records_its_teacher(tmp_path):
     from dataclasses import replace
 
-    from jobs.recipes import RECIPES
-    from jobs.train import build_architecture, train
+    from lightemo_video.jobs.recipes import RECIPES
+    from lightemo_video.jobs.train import build_architecture, train
 
     teacher = tmp_path / "teacher.keras"
     build_architecture("lightemonet").save(teacher)
@@ -154,9 +153,9 @@ def test_distilled_half_width_run_records_its_teacher(tmp_path):
 def test_train_rejects_a_missing_or_misused_teacher_before_loading_data(tmp_path):
     from dataclasses import replace
 
-    from jobs.recipes import RECIPES
-    from jobs.train import train
-    from model.errors import DataError
+    from lightemo_video.jobs.recipes import RECIPES
+    from lightemo_video.jobs.train import train
+    from lightemo_video.model.errors import DataError
 
     recipe = RECIPES["half-distill-f32"]
     missing = tmp_path / "no-data"  # never read: the recipe is checked first

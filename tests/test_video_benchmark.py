@@ -9,10 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from lightemo_video.jobs.video_benchmark import TRUTH_FILE, BenchmarkSpec, build_benchmark, match
 from typer.testing import CliRunner
 
-from jobs.video_benchmark import TRUTH_FILE, BenchmarkSpec, build_benchmark, match
-from pipeline.cli import app
+from lightemo_video.cli import app
 from tests.conftest import shared_path
 
 SPEC = replace(BenchmarkSpec(), clips=2, seconds=4.0, max_people=2)
@@ -68,7 +68,7 @@ def test_matching_pairs_each_true_face_with_at_most_one_detection():
 
 
 def test_id_scores_count_switches_and_the_best_pairing():
-    from jobs.video_benchmark import detection_scores
+    from lightemo_video.jobs.video_benchmark import detection_scores
 
     box = {"x": 0.0, "y": 0.0, "w": 50.0, "h": 50.0}
     truth = pd.DataFrame([{"video_id": "v", "frame_index": i, "face": 1, **box} for i in range(10)])

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from lightemo_video.pipeline.analyze import AnalyzeConfig
+from lightemo_video.pipeline.orchestration import analyze_videos
 
-from pipeline.analyze import AnalyzeConfig
-from pipeline.orchestration import analyze_videos
 from tests.conftest import shared_path
 
 

@@ -20,13 +20,13 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from jobs.recipes import RECIPES
-from model.errors import LightEmoError
-from pipeline.export import Format, Level, export
-from pipeline.memory import keep_freed_memory
-from pipeline.sinks import check_writable_folder
-from pipeline.smoothing import Smoothing
-from pipeline.versions import tool_version
+from lightemo_video.jobs.recipes import RECIPES
+from lightemo_video.model.errors import LightEmoError
+from lightemo_video.pipeline.export import Format, Level, export
+from lightemo_video.pipeline.memory import keep_freed_memory
+from lightemo_video.pipeline.sinks import check_writable_folder
+from lightemo_video.pipeline.smoothing import Smoothing
+from lightemo_video.pipeline.versions import tool_version
 
 app = typer.Typer(
     help="Per-face emotion timelines from recordings and live cameras.",
@@ -176,13 +176,13 @@ def train(
     ] = Path("../shared/datasets/ferplus"),
 ) -> None:
     """Train LightEmoNet on FER2013 and export .keras, int8 .tflite and a model card."""
-    from model.runtime import require_tensorflow
+    from lightemo_video.model.runtime import require_tensorflow
 
     try:
         require_tensorflow("train")
     except LightEmoError as exc:
         raise _fail(exc) from None
-    from jobs.train import train as run_training
+    from lightemo_video.jobs.train import train as run_training
 
     _setup_logging()
     if recipe not in RECIPES:
@@ -251,10 +251,10 @@ def analyze(
     with a timeline plot and report.html per video and OUT/report.html as an index."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pipeline.analyze import AnalyzeConfig
-    from pipeline.detect import DEFAULT_DETECTOR, DETECTORS
-    from pipeline.orchestration import ProgressEvent, analyze_videos, expected_frames
-    from pipeline.sources import find_videos
+    from lightemo_video.pipeline.analyze import AnalyzeConfig
+    from lightemo_video.pipeline.detect import DEFAULT_DETECTOR, DETECTORS
+    from lightemo_video.pipeline.orchestration import ProgressEvent, analyze_videos, expected_frames
+    from lightemo_video.pipeline.sources import find_videos
 
     _setup_logging()
     if sample_fps < 0:
@@ -338,7 +338,7 @@ def analyze(
 def _write_reports(out: Path, reports: list, annotate: bool) -> None:
     """Pictures and HTML for the videos analysed now, the ones still missing for videos
     skipped as done (e.g. ``annotated.mp4`` asked for only now), then the index."""
-    from pipeline.report import build_reports
+    from lightemo_video.pipeline.report import build_reports
 
     try:
         for report in reports:
@@ -353,7 +353,7 @@ def _write_reports(out: Path, reports: list, annotate: bool) -> None:
 
 def _write_index(out: Path) -> None:
     """OUT/report.html over every analysed video and monitored camera in ``out``."""
-    from pipeline.report import write_index
+    from lightemo_video.pipeline.report import write_index
 
     if not any(out.glob("*/run.json")) and not any(out.glob("*/status.json")):
         return
@@ -428,7 +428,7 @@ def bench(
     ] = None,
 ) -> None:
     """Measure analysed frames/s end to end next to decode-only frames/s (and fer's)."""
-    from jobs.bench import bench as run_bench
+    from lightemo_video.jobs.bench import bench as run_bench
 
     _setup_logging()
     try:
@@ -511,7 +511,7 @@ def evaluate(
     confidence calibration (--calibrate), or how it does on video (--video-benchmark)."""
     from rich.table import Table
 
-    from jobs.evaluate import evaluate as run_evaluation
+    from lightemo_video.jobs.evaluate import evaluate as run_evaluation
 
     if video_benchmark is not None:
         return _evaluate_on_video(video_benchmark, split, data, model, out, Smoothing(smoothing, dwell_s))
@@ -519,7 +519,7 @@ def evaluate(
         if data is None or calibrate:
             data = data or Path("../shared/datasets/fer2013") / ("train" if validation or calibrate else "test")
         if calibrate:
-            from jobs.evaluate import calibrate as fit_temperature
+            from lightemo_video.jobs.evaluate import calibrate as fit_temperature
 
             result = fit_temperature(data, model, ferplus_dir)
             err.print(
@@ -555,8 +555,8 @@ def _evaluate_on_video(
     bench: Path, split: str, data: Path | None, model: str | None, out: Path, smoothing: Smoothing
 ) -> None:
     """``evaluate --video-benchmark``: build the clips if needed, run analyze, print scores."""
-    from jobs.video_benchmark import TRUTH_FILE, build_benchmark, score_benchmark
-    from pipeline.analyze import AnalyzeConfig
+    from lightemo_video.jobs.video_benchmark import TRUTH_FILE, build_benchmark, score_benchmark
+    from lightemo_video.pipeline.analyze import AnalyzeConfig
 
     try:
         if not (bench / TRUTH_FILE).is_file():
@@ -592,7 +592,7 @@ def report(
     re-analysing; an output folder also gets its index OUT/report.html."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pipeline.report import build_reports
+    from lightemo_video.pipeline.report import build_reports
 
     _setup_logging()
     progress = Progress(
@@ -662,10 +662,10 @@ def monitor(
     """
     from rich.live import Live
 
-    from model.errors import StreamError
-    from pipeline.analyze import AnalyzeConfig
-    from pipeline.monitor import MonitorConfig, monitor_cameras
-    from pipeline.streams import mask_url
+    from lightemo_video.model.errors import StreamError
+    from lightemo_video.pipeline.analyze import AnalyzeConfig
+    from lightemo_video.pipeline.monitor import MonitorConfig, monitor_cameras
+    from lightemo_video.pipeline.streams import mask_url
 
     _setup_logging()
     for url in urls:
@@ -689,7 +689,7 @@ def monitor(
         check_writable_folder(out)  # before Ray starts
     except LightEmoError as exc:
         raise _fail(exc) from None
-    logging.getLogger("pipeline").setLevel(logging.WARNING)  # the live table shows the rest
+    logging.getLogger("lightemo_video").setLevel(logging.WARNING)  # the live table shows the rest
     try:
         with Live(_camera_table([]), console=err, refresh_per_second=2) as live:
             statuses = monitor_cameras(
@@ -758,5 +758,5 @@ def _camera_table(statuses: list[dict]):
     return table
 
 
-if __name__ == "__main__":  # python -m pipeline.cli
+if __name__ == "__main__":  # python -m lightemo_video.cli
     app()
