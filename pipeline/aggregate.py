@@ -53,16 +53,18 @@ def detection_rows(
 
 
 def smoothed_view(detections: pd.DataFrame) -> pd.DataFrame:
-    """The rows with the smoothed probabilities and label under the plain names
-    (``happy``..., ``emotion``, ``confidence``): what every summary is computed from.
+    """What every summary is computed from: the smoothed probabilities and label under the
+    plain names (``happy``..., ``emotion``), and as ``confidence`` the classifier's own
+    (calibrated) probability of that label on the frame. Smoothed posteriors pile up
+    evidence frame after frame and approach 1, which would overstate how sure it is.
     Files written before smoothing existed are used as they are."""
     if "smoothed_emotion" not in detections.columns:
         return detections
-    view = detections.drop(columns=[*PROBS, "emotion", "confidence"])
-    return view.rename(
-        columns={**dict(zip(SMOOTHED, PROBS, strict=True)), "smoothed_emotion": "emotion",
-                 "smoothed_confidence": "confidence"}
-    )
+    label = detections["smoothed_emotion"].map(EMOTIONS.index).to_numpy()
+    raw = detections[PROBS].to_numpy()[np.arange(len(detections)), label] if len(detections) else []
+    view = detections.drop(columns=[*PROBS, "emotion", "confidence", "smoothed_confidence"])
+    view = view.rename(columns={**dict(zip(SMOOTHED, PROBS, strict=True)), "smoothed_emotion": "emotion"})
+    return view.assign(confidence=np.asarray(raw, dtype=np.float32))
 
 
 def timeline(detections: pd.DataFrame) -> pd.DataFrame:
@@ -127,14 +129,15 @@ def thumbnails(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 def dominant(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """The dominant emotion of each group of rows: the (smoothed) emotion held in the most
-    analysed frames, ties going to the higher mean probability; ``confidence`` is that
-    emotion's mean probability over the group. The one definition behind faces, timeline,
+    analysed frames, ties going to the higher mean probability; ``confidence`` is the mean
+    ``confidence`` of the frames that hold it. The one definition behind faces, timeline,
     reports and the console summary (segments hold one emotion by construction)."""
-    counts = rows.groupby([*keys, "emotion"], sort=True).size().rename("n").reset_index()
+    held = rows.groupby([*keys, "emotion"], sort=True)
+    counts = held.size().rename("n").reset_index().merge(held["confidence"].mean().reset_index(), on=[*keys, "emotion"])
     means = rows.groupby(keys, sort=True)[PROBS].mean().reset_index()
-    means = means.melt(id_vars=keys, value_vars=PROBS, var_name="emotion", value_name="confidence")
+    means = means.melt(id_vars=keys, value_vars=PROBS, var_name="emotion", value_name="mean")
     best = counts.merge(means, on=[*keys, "emotion"])
-    best = best.sort_values([*keys, "n", "confidence"], ascending=[True] * len(keys) + [False, False])
+    best = best.sort_values([*keys, "n", "mean"], ascending=[True] * len(keys) + [False, False])
     best = best.drop_duplicates(keys)
     best["confidence"] = best["confidence"].astype(np.float32)
     return best[[*keys, "emotion", "confidence"]].reset_index(drop=True)
@@ -153,6 +156,7 @@ def segments(detections: pd.DataFrame, gap_s: float = 1.0) -> pd.DataFrame:
         t = face["timestamp_s"].to_numpy()
         probs = face[PROBS].to_numpy(np.float64)
         labels = probs.argmax(axis=1)
+        confidence = face["confidence"].to_numpy(np.float64)
         step = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
         breaks = np.flatnonzero((np.diff(labels) != 0) | (np.diff(t) > gap_s)) + 1
         for run in np.split(np.arange(len(t)), breaks):
@@ -166,7 +170,7 @@ def segments(detections: pd.DataFrame, gap_s: float = 1.0) -> pd.DataFrame:
                     "end_s": float(end),
                     "duration_s": float(end - start),
                     "frames": len(run),
-                    "mean_confidence": float(probs[run, labels[run[0]]].mean()),
+                    "mean_confidence": float(confidence[run].mean()),
                 }
             )
     if not parts:

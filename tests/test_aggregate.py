@@ -95,6 +95,8 @@ def test_every_summary_reads_the_smoothed_emotion_with_one_dominant_definition()
     assert EMOTIONS[int(shares.argmax())] == faces.loc[0, "emotion"]
     assert set(aggregate.timeline(rows)["emotion"]) == {"happy"}
     assert aggregate.segments(rows)["emotion"].tolist() == ["happy"]
+    # confidence stays the classifier's own: 0.6 on happy frames, 0.08 where it said fear
+    assert aggregate.faces(rows).loc[0, "mean_confidence"] == pytest.approx((32 * 0.6 + 8 * 0.4 / 6) / 40)
     raw_segments = aggregate.segments(raw.drop(columns=[c for c in raw if c.startswith("smoothed_")]))
     assert len(raw_segments) == 16  # files without smoothed columns: the raw flicker
 
@@ -108,10 +110,12 @@ def test_dominant_emotion_is_the_most_held_then_the_most_probable():
     rows.loc[2, "happy"] = 0.95
     rows.loc[3, "happy"] = 0.5
     rows.loc[4, "sad"] = 0.9
+    rows["confidence"] = [0.4, 0.4, 0.95, 0.5, 0.9]
     best = aggregate.dominant(rows, ["face_id"]).set_index("face_id")
     assert best.loc[1, "emotion"] == "sad"  # two frames beat one more confident frame
+    assert best.loc[1, "confidence"] == pytest.approx(0.4)  # of the frames that hold it
     assert best.loc[2, "emotion"] == "sad"  # a tie goes to the higher mean probability
-    assert best.loc[2, "confidence"] == pytest.approx(0.45)
+    assert best.loc[2, "confidence"] == pytest.approx(0.9)
 
 
 def test_a_faces_thumbnail_is_its_largest_most_confident_box():
