@@ -24,7 +24,7 @@ from lightemo_video.jobs.recipes import RECIPES
 from lightemo_video.model.errors import LightEmoError
 from lightemo_video.pipeline.export import Format, Level, export
 from lightemo_video.pipeline.memory import keep_freed_memory
-from lightemo_video.pipeline.sinks import check_writable_folder
+from lightemo_video.pipeline.outputs import check_writable_folder
 from lightemo_video.pipeline.smoothing import Smoothing
 from lightemo_video.pipeline.versions import tool_version
 

@@ -4,7 +4,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from lightemo_video.pipeline.sinks import ParquetSink, write_json
+from lightemo_video.pipeline.outputs import write_json
+from lightemo_video.pipeline.sinks import ParquetSink
 
 SCHEMA = pa.schema([pa.field("a", pa.int64()), pa.field("b", pa.string())])
 
