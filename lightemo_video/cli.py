@@ -24,7 +24,7 @@ from lightemo_video.jobs.recipes import RECIPES
 from lightemo_video.model.errors import LightEmoError
 from lightemo_video.pipeline.export import Format, Level, export
 from lightemo_video.pipeline.memory import keep_freed_memory
-from lightemo_video.pipeline.outputs import check_writable_folder
+from lightemo_video.pipeline.outputs import check_writable_folder, os_reason
 from lightemo_video.pipeline.smoothing import Smoothing
 from lightemo_video.pipeline.versions import tool_version
 
@@ -361,6 +361,9 @@ def _write_index(out: Path) -> None:
         err.print(f"report: {write_index(out)}", highlight=False)
     except LightEmoError as exc:
         err.print(f"[yellow]warning:[/] report not written: {escape(str(exc))}", highlight=False)
+    except OSError as exc:  # e.g. the disk is full: the analysed videos are still there
+        reason = f"{out / 'report.html'}: cannot write it ({os_reason(exc)})"
+        err.print(f"[yellow]warning:[/] report not written: {escape(reason)}", highlight=False)
 
 
 def _print_summary(reports: list) -> None:
