@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import pandas as pd
 import pyarrow as pa
@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from lightemo_video.pipeline.outputs import commit, temp_beside
 
 
+@runtime_checkable
 class Sink(Protocol):
     """Receives a video's rows in order; nothing is visible to readers before ``commit``."""
 

@@ -16,7 +16,7 @@ from lightemo_video.pipeline.outputs import STAGING, atomic_path, swap_in, write
 from typer.testing import CliRunner
 
 from lightemo_video.cli import app
-from tests.conftest import DEMO_CLIP, missing_system_component
+from tests.conftest import DEMO_CLIP, ROOT, missing_system_component
 
 runner = CliRunner()
 
@@ -45,6 +45,14 @@ def test_swap_in_replaces_the_whole_folder(tmp_path):
     swap_in(staged, final)
     assert _snapshot(final) == {"run.json": b'{"status": "ok"}'}  # nothing of the old one
     assert not staged.exists()
+
+
+def test_only_the_outputs_module_renames_files_into_place():
+    """One atomic-write helper; ``model/`` may not import ``pipeline``, so its exporter is
+    the one other place that renames a finished file into place."""
+    sources = [p for part in ("pipeline", "jobs", "lightemo_video") for p in (ROOT / part).rglob("*.py")]
+    renaming = {p.relative_to(ROOT).as_posix() for p in sources if "os.replace(" in p.read_text()}
+    assert renaming == {"pipeline/outputs.py"}
 
 
 @pytest.fixture(scope="module")
