@@ -133,3 +133,34 @@ def test_a_full_disk_fails_each_video_in_one_line_and_keeps_their_results(small_
         assert _snapshot(out / name) == before[name]
     assert "2 input(s) failed" in result.output
     assert not (out / STAGING).exists()
+
+
+@pytest.fixture
+def two_analysed(tmp_path):
+    """Two copies of the demo clip analysed once into one output folder."""
+    clips = [str(shutil.copy(DEMO_CLIP, tmp_path / f"{name}.mp4")) for name in ("a", "b")]
+    out = tmp_path / "out"
+    args = ["analyze", *clips, "--out", str(out), "--sample-fps", "2", "--workers", "1"]
+    assert runner.invoke(app, args).exit_code == 0
+    return out, args
+
+
+def test_a_folder_that_cannot_be_replaced_fails_alone(two_analysed):
+    """``OUT/a`` made immutable (root ignores permission bits): ``a`` fails in one line,
+    keeps its results, and ``b`` is re-analysed."""
+    out, args = two_analysed
+    if subprocess.run(["chattr", "+i", str(out / "a")], capture_output=True).returncode:
+        missing_system_component("chattr +i (e2fsprogs, root) failed: cannot make a folder immutable")
+    try:
+        before = _snapshot(out / "a")
+        written_b = (out / "b" / "run.json").stat().st_mtime_ns
+        result = runner.invoke(app, [*args, "--force"])
+    finally:
+        subprocess.run(["chattr", "-i", str(out / "a")], check=True)
+    assert result.exit_code == 1, result.output
+    assert f"cannot write {out / 'a'} (Operation not permitted)" in result.output, result.output
+    assert "Traceback" not in result.output and "1 input(s) failed" in result.output
+    assert _snapshot(out / "a") == before
+    assert json.loads((out / "b" / "run.json").read_text())["status"] == "ok"
+    assert (out / "b" / "run.json").stat().st_mtime_ns != written_b  # b was redone
+    assert (out / "b" / "report.html").is_file() and not (out / STAGING).exists()
