@@ -259,7 +259,7 @@ def analyze_videos(
         try:
             jobs[vid] = _VideoJob(vid, info, out_dir, config)
         except OSError as exc:
-            reason = outputs.output_error(out_dir / outputs.STAGING / vid, exc).reason
+            reason = f"cannot write {out_dir / vid} ({outputs.os_reason(exc)})"
             reports.append(_failed(out_dir, vid, video, reason, config, fingerprint, notify, keep=True))
             continue
         bases[vid] = base
