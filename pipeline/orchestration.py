@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from lightemo_video.model.errors import InputError, LightEmoError, OutputError
+from lightemo_video.model.errors import InputError, LightEmoError
 from lightemo_video.pipeline import aggregate, outputs, schema
 from lightemo_video.pipeline.aggregate import detection_rows
 from lightemo_video.pipeline.analyze import (
@@ -302,10 +302,10 @@ def analyze_videos(
             try:
                 job.add(i, result)
                 report = job.finish(bases[vid]) if job.complete else None
-            except (OSError, OutputError) as exc:  # no space, read-only, permission...
+            except OSError as exc:  # no space, read-only, permission...
+                reason = f"cannot write {job.final} ({outputs.os_reason(exc)})"
                 failed.add(vid)
                 job.abort()
-                reason = _write_failure_reason(exc, job)
                 reports.append(_failed(out_dir, vid, job.info.path, reason, config, fingerprint, notify, keep=True))
                 continue
             notify(
@@ -422,13 +422,6 @@ def _task_failure_reason(exc: Exception) -> tuple[str, bool]:
         return cause.reason, isinstance(cause, InputError)
     first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
     return f"analysis failed: {first_line}", False
-
-
-def _write_failure_reason(exc: OSError | OutputError, job: _VideoJob) -> str:
-    """One line naming the video's output folder (not the staging one) and the reason."""
-    reason = exc.reason if isinstance(exc, OutputError) else outputs.os_reason(exc)
-    reason = reason.removeprefix("cannot write it (").removesuffix(")")
-    return f"cannot write {job.final} ({reason})"
 
 
 def truncated(info: VideoInfo, end_s: float) -> bool:

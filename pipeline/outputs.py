@@ -56,11 +56,6 @@ def os_reason(exc: OSError) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def output_error(path: str | Path, exc: OSError) -> OutputError:
-    """An ``OutputError`` naming ``path`` and why writing it failed."""
-    return OutputError(path, f"cannot write it ({os_reason(exc)})")
-
-
 def temp_beside(path: Path) -> Path:
     """Create an empty hidden temporary file beside ``path``, keeping its suffix so tools
     that infer the format from the name (matplotlib, Keras) still do."""
