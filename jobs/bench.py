@@ -20,7 +20,7 @@ from lightemo_video.jobs.machine import describe
 from lightemo_video.model.runtime import resolve_model, test_time_augmentation
 from lightemo_video.pipeline.analyze import AnalyzeConfig
 from lightemo_video.pipeline.orchestration import analyze_videos, init_ray, use_cluster_token
-from lightemo_video.pipeline.sinks import write_json
+from lightemo_video.pipeline.outputs import write_json
 from lightemo_video.pipeline.sources import VideoFileSource, probe_video
 
 DEFAULT_CLIP = Path("../shared/sample_videos/face2face_demo_obama.mp4")

@@ -28,7 +28,7 @@ from lightemo_video.model.runtime import (
     open_model_file,
     resolve_model,
 )
-from lightemo_video.pipeline.sinks import write_json
+from lightemo_video.pipeline.outputs import write_json
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:

@@ -5,11 +5,11 @@ shipping it. Built from the same page pieces as the video reports."""
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 from lightemo_video.model.labels import EMOTIONS
+from lightemo_video.pipeline.outputs import atomic_path
 from lightemo_video.pipeline.report import (
     emotion_chip,
     escape_html,
@@ -125,9 +125,7 @@ def plot_confusion(cm: np.ndarray, path: Path, title: str) -> Path:
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp-" + path.name)
-    fig.savefig(tmp, format="png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return path

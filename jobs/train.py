@@ -8,7 +8,6 @@ running the same command again continues from there. Run as
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -31,6 +30,7 @@ from lightemo_video.model.errors import DataError
 from lightemo_video.model.ferplus import DEFAULT_FERPLUS_DIR, blend_ferplus, ferplus_labels
 from lightemo_video.model.labels import EMOTIONS, NUM_CLASSES
 from lightemo_video.pipeline.memory import keep_freed_memory
+from lightemo_video.pipeline.outputs import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -269,9 +269,8 @@ def train(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     keras_path = out_dir / f"{model_name}.keras"
-    tmp = out_dir / f".{model_name}.tmp.keras"
-    final.save(tmp)
-    os.replace(tmp, keras_path)
+    with atomic_path(keras_path) as tmp:
+        final.save(tmp)
     tflite_path = export_int8_tflite(final, out_dir / f"{model_name}.int8.tflite")
     best_val = max((row["val_accuracy"] for row in history), default=float("nan"))
     card = {
@@ -307,7 +306,7 @@ def train(
         "metrics": {},
     }
     card_path = out_dir / f"{model_name}.json"
-    _write_json(card_path, card)
+    write_json(card_path, card)
     return TrainResult(keras_path, tflite_path, card_path, len(history), float(best_val), wall)
 
 
@@ -326,12 +325,6 @@ def _read_history(path: Path) -> list[dict]:
     # A resumed run may log an epoch twice; keep the last record of each epoch.
     by_epoch = {int(row["epoch"]): row for row in rows}
     return [by_epoch[e] for e in sorted(by_epoch)]
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -39,8 +39,8 @@ from lightemo_video.model.errors import DataError
 from lightemo_video.model.ferplus import DEFAULT_FERPLUS_DIR, vote_distributions
 from lightemo_video.model.labels import EMOTIONS, NUM_CLASSES
 from lightemo_video.pipeline.analyze import AnalyzeConfig, Stages
+from lightemo_video.pipeline.outputs import write_json
 from lightemo_video.pipeline.records import FaceDetections
-from lightemo_video.pipeline.sinks import write_json
 from lightemo_video.pipeline.smoothing import Smoothing, smooth_detections
 from lightemo_video.pipeline.track import iou_matrix
 from scipy.optimize import linear_sum_assignment

@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -96,11 +95,13 @@ def analyze(
 
 
 def _result(report, out: Path, keep: bool) -> AnalysisResult:
+    from lightemo_video.pipeline import outputs
+
     folder = out / report.video_id
     if report.status == "failed":
         return AnalysisResult(report.video_id, Path(report.path), "failed", report.reason)
-    tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in ("detections", "timeline", "faces")}
-    run = json.loads((folder / "run.json").read_text())
+    tables = {name.removesuffix(".parquet"): pd.read_parquet(folder / name) for name in outputs.TABLES}
+    run = outputs.read_json(folder / outputs.RUN)
     return AnalysisResult(report.video_id, Path(report.path), report.status, None, **tables, run=run,
                           folder=folder if keep else None)
 

@@ -24,7 +24,7 @@ from lightemo_video.jobs.recipes import RECIPES
 from lightemo_video.model.errors import LightEmoError
 from lightemo_video.pipeline.export import Format, Level, export
 from lightemo_video.pipeline.memory import keep_freed_memory
-from lightemo_video.pipeline.sinks import check_writable_folder
+from lightemo_video.pipeline.outputs import RUN, STATUS, check_writable_folder, os_reason
 from lightemo_video.pipeline.smoothing import Smoothing
 from lightemo_video.pipeline.versions import tool_version
 
@@ -355,12 +355,15 @@ def _write_index(out: Path) -> None:
     """OUT/report.html over every analysed video and monitored camera in ``out``."""
     from lightemo_video.pipeline.report import write_index
 
-    if not any(out.glob("*/run.json")) and not any(out.glob("*/status.json")):
+    if not any(out.glob(f"*/{RUN}")) and not any(out.glob(f"*/{STATUS}")):
         return
     try:
         err.print(f"report: {write_index(out)}", highlight=False)
     except LightEmoError as exc:
         err.print(f"[yellow]warning:[/] report not written: {escape(str(exc))}", highlight=False)
+    except OSError as exc:  # e.g. the disk is full: the analysed videos are still there
+        reason = f"{out / 'report.html'}: cannot write it ({os_reason(exc)})"
+        err.print(f"[yellow]warning:[/] report not written: {escape(reason)}", highlight=False)
 
 
 def _print_summary(reports: list) -> None:

@@ -6,14 +6,13 @@ The source is one analysed video folder (``OUT/<video_id>``) or a whole output f
 
 from __future__ import annotations
 
-import os
-import tempfile
 from enum import Enum
 from pathlib import Path
 
 import pandas as pd
 from lightemo_video.model.errors import InputError
 from lightemo_video.pipeline import aggregate, schema
+from lightemo_video.pipeline.outputs import DETECTIONS, FACES, TIMELINE, write_text
 from lightemo_video.pipeline.sinks import write_table
 
 TIME_DECIMALS = 3  # milliseconds: finer than any frame interval
@@ -36,9 +35,9 @@ class Format(str, Enum):
 
 
 _FILES = {
-    Level.frame: "detections.parquet",
-    Level.second: "timeline.parquet",
-    Level.face: "faces.parquet",
+    Level.frame: DETECTIONS,
+    Level.second: TIMELINE,
+    Level.face: FACES,
 }
 _SCHEMAS = {
     Level.frame: schema.DETECTIONS,
@@ -64,9 +63,9 @@ def video_folders(path: Path) -> list[Path]:
     Raises:
         InputError: ``path`` is neither.
     """
-    if (path / "detections.parquet").is_file():
+    if (path / DETECTIONS).is_file():
         return [path]
-    folders = sorted(p.parent for p in path.glob("*/detections.parquet")) if path.is_dir() else []
+    folders = sorted(p.parent for p in path.glob(f"*/{DETECTIONS}")) if path.is_dir() else []
     if not folders:
         raise InputError(
             path,
@@ -85,7 +84,7 @@ def load_level(path: Path, level: Level) -> pd.DataFrame:
 
 def _load_video(video_dir: Path, level: Level) -> pd.DataFrame:
     if level is Level.segment:
-        return aggregate.segments(pd.read_parquet(video_dir / "detections.parquet"))
+        return aggregate.segments(pd.read_parquet(video_dir / DETECTIONS))
     return pd.read_parquet(video_dir / _FILES[level])
 
 
@@ -128,10 +127,5 @@ def export(path: Path, fmt: Format | None, level: Level, output: Path | None) ->
     )
     if output is None:
         return text
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + output.name, dir=output.parent)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, output)
+    write_text(output, text)
     return None

@@ -37,9 +37,18 @@ from lightemo_video.model.errors import LightEmoError
 from lightemo_video.pipeline import aggregate, schema
 from lightemo_video.pipeline.analyze import AnalyzeConfig, Stages, classify_frames
 from lightemo_video.pipeline.detect import score_threshold
+from lightemo_video.pipeline.outputs import (
+    FACES,
+    PART_PREFIX,
+    STATUS,
+    TIMELINE,
+    read_status,
+    remove_stale_temps,
+    write_json,
+)
 from lightemo_video.pipeline.records import FaceDetections
-from lightemo_video.pipeline.report import STATUS_FILE, plot_timeline, write_camera_report
-from lightemo_video.pipeline.sinks import remove_stale_temps, write_json, write_table
+from lightemo_video.pipeline.report import plot_timeline, write_camera_report
+from lightemo_video.pipeline.sinks import write_table
 from lightemo_video.pipeline.smoothing import LiveSmoother
 from lightemo_video.pipeline.streams import (
     CONNECTING,
@@ -57,7 +66,6 @@ from lightemo_video.pipeline.track import ConfirmedFaces, FaceTracker, SceneCutD
 
 log = logging.getLogger(__name__)
 
-PART_PREFIX = "part-"
 # What the summaries, timeline.png and report.html need of each row (boxes rank the faces);
 # kept in memory for the whole run.
 _SUMMARY_COLUMNS = [  # summaries read the smoothed values under these names
@@ -372,9 +380,9 @@ class CameraMonitor:
             new if self._summary is None else pd.concat([self._summary, new], ignore_index=True)
         )
         write_table(
-            self.folder / "timeline.parquet", aggregate.timeline(self._summary), schema.TIMELINE
+            self.folder / TIMELINE, aggregate.timeline(self._summary), schema.TIMELINE
         )
-        write_table(self.folder / "faces.parquet", aggregate.faces(self._summary), schema.FACES)
+        write_table(self.folder / FACES, aggregate.faces(self._summary), schema.FACES)
         try:
             plot_timeline(self.folder, self._summary)  # the pictures follow the parts
             write_camera_report(self.folder, self._summary)
@@ -390,7 +398,7 @@ class CameraMonitor:
                 self._fps_analysed = (self._analysed - a0) / (now - t0)
             self._rate_mark = (now, received, self._analysed)
         status = self.status()
-        write_json(self.folder / STATUS_FILE, status)
+        write_json(self.folder / STATUS, status)
         return status
 
 
@@ -426,10 +434,8 @@ def _read_resume(folder: Path) -> _Resume:
 
 
 def _status_started_at(folder: Path) -> datetime | None:
-    import json
-
     try:
-        value = json.loads((folder / STATUS_FILE).read_text())["started_at"]
+        value = (read_status(folder) or {})["started_at"]
         return datetime.fromisoformat(value).astimezone(UTC)
     except (OSError, ValueError, KeyError, TypeError):
         return None

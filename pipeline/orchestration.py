@@ -4,7 +4,9 @@ Each long file is cut into frame ranges; a Ray task decodes and analyses one ran
 (frames never travel through the object store) and returns its rows. The driver
 stitches face ids segment by segment, in order, streaming rows into the video's
 Parquet file, so memory is bounded by the number of tasks in flight, not by video
-length. ``run.json`` is written last: it marks a video as complete for reruns.
+length. A video's files are written in a staging folder, ``run.json`` last, and swapped in
+for ``OUT/<video_id>`` as a whole (``pipeline.outputs``): an interrupted or failed
+re-analysis leaves the previous result as it was.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 from lightemo_video.model.errors import InputError, LightEmoError
-from lightemo_video.pipeline import aggregate, schema
+from lightemo_video.pipeline import aggregate, outputs, schema
 from lightemo_video.pipeline.aggregate import detection_rows
 from lightemo_video.pipeline.analyze import (
     AnalyzeConfig,
@@ -34,15 +36,13 @@ from lightemo_video.pipeline.analyze import (
     model_info,
 )
 from lightemo_video.pipeline.memory import keep_freed_memory
-from lightemo_video.pipeline.sinks import ParquetSink, remove_stale_temps, write_json, write_table
+from lightemo_video.pipeline.outputs import read_run, write_json
+from lightemo_video.pipeline.sinks import ParquetSink, Sink, write_table
 from lightemo_video.pipeline.smoothing import smooth_detections
 from lightemo_video.pipeline.sources import Segment, VideoInfo, plan_segments, probe_video
 from lightemo_video.pipeline.versions import versions
 
 log = logging.getLogger(__name__)
-
-DERIVED_FILES = ("timeline.png", "report.html", "annotated.mp4")
-
 
 @dataclass
 class VideoReport:
@@ -82,7 +82,7 @@ def assign_video_ids(videos: list[Path], out_dir: Path) -> dict[Path, str]:
     ids = {}
     for video in videos:
         vid = video.stem
-        previous = _read_run(out_dir / vid)
+        previous = read_run(out_dir / vid)
         if stems[vid] > 1 or (previous and previous.get("input") != str(video)):
             vid = f"{video.stem}-{hashlib.sha1(str(video).encode()).hexdigest()[:6]}"
         ids[video] = vid
@@ -115,11 +115,16 @@ def _segment_task(info: VideoInfo, segment: Segment, config: AnalyzeConfig) -> S
 
 
 class _VideoJob:
-    """Driver-side state of one video: joining segments in order and streaming to its sink."""
+    """Driver-side state of one video: joining segments in order and streaming to its sink.
+
+    Everything is written to a staging folder (``self.folder``) that replaces
+    ``OUT/<video_id>`` (``self.final``) only in ``finish``; ``abort`` throws it away.
+    """
 
     def __init__(self, video_id: str, info: VideoInfo, out_dir: Path, config: AnalyzeConfig) -> None:
         self.video_id, self.info, self.config = video_id, info, config
-        self.folder = out_dir / video_id
+        self.final = out_dir / video_id
+        self.folder = outputs.staging_folder(out_dir, video_id)
         self.segments = plan_segments(info, config.segment_frames, config.sample_fps)
         self.pending: dict[int, SegmentResult] = {}
         self.next_segment = 0
@@ -130,17 +135,14 @@ class _VideoJob:
         self.analysis_s = 0.0
         self.started = datetime.now(UTC)
         self.began = time.perf_counter()
-        remove_stale_temps(self.folder)
-        for derived in DERIVED_FILES:  # pictures of an earlier analysis would mislead
-            (self.folder / derived).unlink(missing_ok=True)
-        self.sink: ParquetSink | None = None  # opened with the first finished segment
+        self.sink: Sink | None = None  # opened with the first finished segment
 
     def add(self, index: int, result: SegmentResult) -> None:
         self.pending[index] = result
         while self.next_segment in self.pending:
             done = self.pending.pop(self.next_segment)
             if self.sink is None:
-                self.sink = ParquetSink(self.folder / "detections.parquet", schema.DETECTIONS).__enter__()
+                self.sink = ParquetSink(self.folder / outputs.DETECTIONS, schema.DETECTIONS).__enter__()
             self.sink.append(detection_rows(self.video_id, self.joiner.join(done)))
             self.frames_analysed += len(done.records)
             self.end_s = max(self.end_s, done.end_s)
@@ -153,23 +155,27 @@ class _VideoJob:
     def complete(self) -> bool:
         return self.next_segment == len(self.segments)
 
-    def abort(self, exc: BaseException) -> None:
-        """Drop unfinished output; the folder's temp files are all this job's."""
-        if self.sink is not None:
-            self.sink.__exit__(type(exc), exc, exc.__traceback__)
-        remove_stale_temps(self.folder)
+    def abort(self) -> None:
+        """Drop the unfinished results; ``OUT/<video_id>`` keeps what it had."""
+        if isinstance(self.sink, ParquetSink):
+            try:
+                self.sink.discard()
+            except OSError:  # closing a file on a full disk: it is deleted anyway
+                pass
+        outputs.discard(self.folder)
 
     def finish(self, base_run: dict) -> VideoReport:
+        """Write the summaries and ``run.json``, then publish the video's folder as a unit."""
         self.sink.append(detection_rows(self.video_id, self.joiner.finish()))
-        self.sink.__exit__(None, None, None)
+        self.sink.commit()
         # Whole tracks are known only now: smooth them (looking ahead) and rewrite the rows.
-        detections = pd.read_parquet(self.folder / "detections.parquet")
+        detections = pd.read_parquet(self.folder / outputs.DETECTIONS)
         if self.config.smoothing.method != "none" and len(detections):
             detections = smooth_detections(detections, self.config.smoothing)
-            write_table(self.folder / "detections.parquet", detections, schema.DETECTIONS)
-        write_table(self.folder / "timeline.parquet", aggregate.timeline(detections), schema.TIMELINE)
+            write_table(self.folder / outputs.DETECTIONS, detections, schema.DETECTIONS)
+        write_table(self.folder / outputs.TIMELINE, aggregate.timeline(detections), schema.TIMELINE)
         faces = aggregate.faces(detections)
-        write_table(self.folder / "faces.parquet", faces, schema.FACES)
+        write_table(self.folder / outputs.FACES, faces, schema.FACES)
         warnings = [] if len(faces) else ["no faces found"]
         warnings += self.errors
         if truncated(self.info, self.end_s) and not self.errors:
@@ -201,7 +207,8 @@ class _VideoJob:
             "reason": None,
             "warnings": warnings,
         }
-        write_json(self.folder / "run.json", run)
+        write_json(self.folder / outputs.RUN, run)
+        outputs.swap_in(self.folder, self.final)
         return report
 
 
@@ -240,7 +247,7 @@ def analyze_videos(
         vid = ids[video]
         try:
             info = probe_video(video)
-        except InputError as exc:
+        except InputError as exc:  # unreadable now: its old tables must not stay readable
             reports.append(_failed(out_dir, vid, video, exc.reason, config, fingerprint, notify))
             continue
         base = _base_run(vid, info, config, fingerprint)
@@ -249,8 +256,13 @@ def analyze_videos(
             reports.append(report)
             notify(ProgressEvent(vid, frames_decoded=info.frame_count, finished=report))
             continue
+        try:
+            jobs[vid] = _VideoJob(vid, info, out_dir, config)
+        except OSError as exc:
+            reason = f"cannot write {out_dir / vid} ({outputs.os_reason(exc)})"
+            reports.append(_failed(out_dir, vid, video, reason, config, fingerprint, notify, keep=True))
+            continue
         bases[vid] = base
-        jobs[vid] = _VideoJob(vid, info, out_dir, config)
     if not jobs:
         return reports
 
@@ -281,11 +293,21 @@ def analyze_videos(
                 result = ray.get(ready[0])
             except Exception as exc:  # a task error or a worker lost after retries
                 failed.add(vid)
-                job.abort(exc)
-                reason = _task_failure_reason(exc)
-                reports.append(_failed(out_dir, vid, job.info.path, reason, config, fingerprint, notify))
+                job.abort()
+                reason, input_fault = _task_failure_reason(exc)
+                reports.append(
+                    _failed(out_dir, vid, job.info.path, reason, config, fingerprint, notify, keep=not input_fault)
+                )
                 continue
-            job.add(i, result)
+            try:
+                job.add(i, result)
+                report = job.finish(bases[vid]) if job.complete else None
+            except OSError as exc:  # no space, read-only, permission...
+                reason = f"cannot write {job.final} ({outputs.os_reason(exc)})"
+                failed.add(vid)
+                job.abort()
+                reports.append(_failed(out_dir, vid, job.info.path, reason, config, fingerprint, notify, keep=True))
+                continue
             notify(
                 ProgressEvent(
                     vid,
@@ -294,13 +316,12 @@ def analyze_videos(
                     faces_seen=job.joiner.confident_faces(result),
                 )
             )
-            if job.complete:
-                report = job.finish(bases[vid])
+            if report is not None:
                 reports.append(report)
                 notify(ProgressEvent(vid, finished=report))
-    except BaseException as exc:
+    except BaseException:
         for job in jobs.values():  # also a job interrupted while writing its summaries
-            job.abort(exc)
+            job.abort()
         for ref in in_flight:
             try:
                 ray.cancel(ref, force=True)
@@ -393,12 +414,14 @@ def _check_reachable(ray_address: str, timeout_s: float = 5.0) -> None:
         raise LightEmoError("--ray-address", f"cannot connect to Ray at {ray_address} ({reason})") from None
 
 
-def _task_failure_reason(exc: Exception) -> str:
+def _task_failure_reason(exc: Exception) -> tuple[str, bool]:
+    """Why a segment task failed, and whether the input itself is at fault (then its old
+    results are withdrawn, else they are kept)."""
     cause = getattr(exc, "cause", None) or exc
     if isinstance(cause, LightEmoError):
-        return cause.reason
+        return cause.reason, isinstance(cause, InputError)
     first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-    return f"analysis failed: {first_line}"
+    return f"analysis failed: {first_line}", False
 
 
 def truncated(info: VideoInfo, end_s: float) -> bool:
@@ -429,21 +452,10 @@ def _base_run(video_id: str, info: VideoInfo, config: AnalyzeConfig, fingerprint
 
 
 def _is_done(folder: Path, base: dict) -> bool:
-    previous = _read_run(folder)
-    if not previous or previous.get("status") != "ok":
+    if not outputs.is_complete(folder):
         return False
-    same = all(previous.get(k) == base[k] for k in ("input", "size_bytes", "mtime_ns", "fingerprint"))
-    outputs = all((folder / f).is_file() for f in ("detections.parquet", "timeline.parquet", "faces.parquet"))
-    return same and outputs
-
-
-def _read_run(folder: Path) -> dict | None:
-    import json
-
-    try:
-        return json.loads((folder / "run.json").read_text())
-    except (OSError, ValueError):
-        return None
+    previous = read_run(folder) or {}
+    return all(previous.get(k) == base[k] for k in ("input", "size_bytes", "mtime_ns", "fingerprint"))
 
 
 def _failed(
@@ -454,21 +466,39 @@ def _failed(
     config: AnalyzeConfig,
     fingerprint: str,
     notify: ProgressCallback,
+    keep: bool = False,
 ) -> VideoReport:
+    """Report a failed video and record it in ``OUT/<video_id>``.
+
+    With ``keep`` (the input is fine; writing or a worker failed) a previous complete
+    result stays as it was. Otherwise the folder is replaced by one holding only a failed
+    ``run.json``, so no stale tables remain where readers look and the index lists it.
+    """
+    final = out_dir / video_id
+    if keep and outputs.is_complete(final):
+        report = VideoReport(video_id, path, "failed", f"{reason}; the previous results are kept")
+        notify(ProgressEvent(video_id, finished=report))
+        return report
     report = VideoReport(video_id, path, "failed", reason)
-    write_json(
-        out_dir / video_id / "run.json",
-        {
-            "video_id": video_id,
-            "input": str(path),
-            "parameters": config.to_dict(),
-            "fingerprint": fingerprint,
-            "versions": versions(),
-            "status": "failed",
-            "reason": reason,
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
-    )
+    run = {
+        "video_id": video_id,
+        "input": str(path),
+        "parameters": config.to_dict(),
+        "fingerprint": fingerprint,
+        "versions": versions(),
+        "status": "failed",
+        "reason": reason,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    staged = None
+    try:
+        staged = outputs.staging_folder(out_dir, video_id)
+        write_json(staged / outputs.RUN, run)
+        outputs.swap_in(staged, final)
+    except OSError as exc:  # the disk that failed the video may refuse this too
+        log.warning("%s: failure not recorded (%s)", final, outputs.os_reason(exc))
+        if staged is not None:
+            outputs.discard(staged)
     notify(ProgressEvent(video_id, finished=report))
     return report
 

@@ -4,7 +4,7 @@ Everything here reads the files ``analyze`` wrote (``OUT/<video_id>/*.parquet`` 
 ``run.json``), so reports can be rebuilt at any time without re-analysing. Each emotion has
 one colour (:data:`EMOTION_COLORS`) used in every plot, video overlay and table. HTML pages
 embed their images as data URIs and need no JavaScript or network, so one file can be
-mailed or archived on its own. Files appear atomically (``.tmp-<name>`` + rename).
+mailed or archived on its own. Files appear atomically (``pipeline.outputs``).
 
 Example:
     >>> build_reports(Path("outputs"), annotate=True)  # every video, plus outputs/report.html
@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,17 +27,25 @@ from lightemo_video.model.errors import InputError, LightEmoError
 from lightemo_video.model.labels import EMOTIONS
 from lightemo_video.pipeline import aggregate
 from lightemo_video.pipeline.export import clock
+from lightemo_video.pipeline.outputs import (
+    ANNOTATED,
+    REPORT,
+    RUN,
+    STATUS,
+    TIMELINE_PNG,
+    atomic_path,
+    os_reason,
+    read_json,
+    read_run,
+    write_text,
+)
 from lightemo_video.pipeline.schema import DETECTIONS
-from lightemo_video.pipeline.sinks import TEMP_PREFIX
 from lightemo_video.pipeline.sources import VideoFileSource, probe_video
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
-
-STATUS_FILE = "status.json"
-"""What ``monitor`` keeps in each camera folder (``pipeline.monitor`` writes it)."""
 
 EMOTION_COLORS: dict[str, str] = {
     "angry": "#d62728",
@@ -94,7 +100,7 @@ def plot_timeline(video_dir: Path, detections: pd.DataFrame | None = None) -> Pa
         fig = figure(12, 2.4)
         fig.text(0.5, 0.62, "no faces found", ha="center", va="center", fontsize=26, color="#444")
         fig.text(0.5, 0.3, title, ha="center", va="center", fontsize=12, color="#666")
-        return _save_png(fig, video_dir / "timeline.png")
+        return _save_png(fig, video_dir / TIMELINE_PNG)
 
     fig = figure(12, 0.9 + 1.45 * len(shown), layout="constrained")
     axes = np.atleast_1d(fig.subplots(len(shown), 1, sharex=True))
@@ -125,7 +131,7 @@ def plot_timeline(video_dir: Path, detections: pd.DataFrame | None = None) -> Pa
     handles = [Patch(color=EMOTION_COLORS[e], label=e) for e in EMOTIONS]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(EMOTIONS), frameon=False)
     fig.suptitle(title, fontsize=12)
-    return _save_png(fig, video_dir / "timeline.png")
+    return _save_png(fig, video_dir / TIMELINE_PNG)
 
 
 def _faces_by_importance(detections: pd.DataFrame) -> list[int]:
@@ -188,8 +194,8 @@ def annotate_video(video_dir: Path, source: Path | None = None) -> Path:
     info = probe_video(source)
     detections = aggregate.smoothed_view(_read_parquet(video_dir, "detections.parquet"))
     by_frame = {int(i): rows for i, rows in detections.groupby("frame_index")}
-    target = video_dir / "annotated.mp4"
-    with _atomic(target) as tmp, av.open(str(tmp), "w", format="mp4") as out:
+    target = video_dir / ANNOTATED
+    with atomic_path(target) as tmp, av.open(str(tmp), "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=max(1, round(info.fps)))
         # libx264 needs even sizes for yuv420p: odd ones lose their last row or column.
         stream.width, stream.height = info.width // 2 * 2, info.height // 2 * 2
@@ -286,7 +292,7 @@ def write_video_report(video_dir: Path) -> Path:
     detections = _read_parquet(video_dir, "detections.parquet")
     faces = _read_parquet(video_dir, "faces.parquet")
     pictures = face_thumbnails(Path(run.get("input", "")), faces, detections)
-    plot = video_dir / "timeline.png"
+    plot = video_dir / TIMELINE_PNG
     if not plot.is_file():
         plot_timeline(video_dir)
     video_id = run.get("video_id", video_dir.name)
@@ -299,7 +305,7 @@ def write_video_report(video_dir: Path) -> Path:
         "<h2>Timeline</h2>",
         img_tag(plot.read_bytes(), f"emotion timeline of {video_id}"),
     ]
-    if (video_dir / "annotated.mp4").is_file():
+    if (video_dir / ANNOTATED).is_file():
         parts.append(
             '<h2>Annotated video</h2><video controls preload="metadata" src="annotated.mp4">'
             '</video><p><a href="annotated.mp4">annotated.mp4</a>: boxes, face ids and '
@@ -310,7 +316,7 @@ def write_video_report(video_dir: Path) -> Path:
         _segment_table(aggregate.segments(detections, GAP_S)),
     ]
     return write_text(
-        video_dir / "report.html", html_page(f"{video_id}: lightemo-video report", parts)
+        video_dir / REPORT, html_page(f"{video_id}: lightemo-video report", parts)
     )
 
 
@@ -324,10 +330,10 @@ def write_camera_report(camera_dir: Path, detections: pd.DataFrame | None = None
         InputError: ``camera_dir`` has no ``status.json``.
     """
     camera_dir = Path(camera_dir)
-    status = read_json(camera_dir / STATUS_FILE)
+    status = read_json(camera_dir / STATUS)
     _, detections = _timeline_rows(camera_dir, detections)
     faces = aggregate.faces(detections)
-    plot = camera_dir / "timeline.png"
+    plot = camera_dir / TIMELINE_PNG
     if not plot.is_file():
         plot_timeline(camera_dir, detections)
     name = status.get("stream_id", camera_dir.name)
@@ -343,7 +349,7 @@ def write_camera_report(camera_dir: Path, detections: pd.DataFrame | None = None
         "<h2>Emotion segments</h2>",
         _segment_table(aggregate.segments(detections, GAP_S)),
     ]
-    return write_text(camera_dir / "report.html", html_page(f"{name}: lightemo-video camera", parts))
+    return write_text(camera_dir / REPORT, html_page(f"{name}: lightemo-video camera", parts))
 
 
 _CAMERA_FACTS = (
@@ -361,7 +367,7 @@ def write_index(out_dir: Path) -> Path:
         InputError: ``out_dir`` holds no video folders with a ``run.json`` and no cameras.
     """
     out_dir = Path(out_dir)
-    runs = {folder: run for folder in _video_folders(out_dir) if (run := _read_run(folder))}
+    runs = {folder: run for folder in _video_folders(out_dir) if (run := read_run(folder))}
     cameras = _camera_folders(out_dir)
     if not runs and not cameras:
         raise InputError(out_dir, "no analysed videos here (no */run.json); run analyze first")
@@ -370,7 +376,7 @@ def write_index(out_dir: Path) -> Path:
     rows = []
     for folder, run in ok.items():
         name = escape_html(run.get("video_id", folder.name))
-        has_report = (folder / "report.html").is_file()
+        has_report = (folder / REPORT).is_file()
         link = f'<a href="{escape_html(folder.name)}/report.html">{name}</a>' if has_report else name
         emotions = _read_parquet(folder, "faces.parquet", columns=["emotion"])["emotion"]
         chips = " ".join(f"{emotion_chip(e)}&times;{n}" for e, n in emotions.value_counts().items())
@@ -400,19 +406,19 @@ def write_index(out_dir: Path) -> Path:
         header = ["camera", "state", "updated", "frames analysed", "dropped", "reconnects",
                   "faces", "dominant emotions", "url"]
         parts += ["<h2>Cameras</h2>", html_table(header, [_camera_row(f) for f in cameras], ' id="cameras"')]
-    return write_text(out_dir / "report.html", html_page("lightemo-video results", parts))
+    return write_text(out_dir / REPORT, html_page("lightemo-video results", parts))
 
 
 _STEPS: dict[str, Callable[[Path], Path]] = {
-    "annotated.mp4": annotate_video,  # first, so the report links it
-    "timeline.png": plot_timeline,
-    "report.html": write_video_report,
+    ANNOTATED: annotate_video,  # first, so the report links it
+    TIMELINE_PNG: plot_timeline,
+    REPORT: write_video_report,
 }
 
 
 _CAMERA_STEPS: dict[str, Callable[[Path], Path]] = {
-    "timeline.png": plot_timeline,
-    "report.html": write_camera_report,
+    TIMELINE_PNG: plot_timeline,
+    REPORT: write_camera_report,
 }
 
 
@@ -445,15 +451,15 @@ def build_reports(
     path = Path(out_dir_or_video_dir)
     if not path.is_dir():
         raise InputError(path, "no such folder")
-    single = (path / "run.json").is_file() or (path / STATUS_FILE).is_file()
-    if (path / "run.json").is_file():
+    single = (path / RUN).is_file() or (path / STATUS).is_file()
+    if (path / RUN).is_file():
         _read_ok_run(path)  # a failed video's folder has nothing to draw: say so
     folders = [path] if single else _video_folders(path) + _camera_folders(path)
     if not folders:
         raise InputError(
             path, "no analysed videos here (no run.json in it or its subfolders); run analyze first"
         )
-    todo = [f for f in folders if _is_camera(f) or (_read_run(f) or {}).get("status") == "ok"]
+    todo = [f for f in folders if _is_camera(f) or (read_run(f) or {}).get("status") == "ok"]
     written: list[Path] = []
     for done, folder in enumerate(todo):
         if on_video:
@@ -469,6 +475,8 @@ def build_reports(
                 wrote_here = True
             except LightEmoError as exc:
                 log.warning("%s: no %s: %s", folder.name, name, exc)
+            except OSError as exc:  # e.g. the disk filled up: the other videos may still fit
+                log.warning("%s: no %s: cannot write it (%s)", folder, name, os_reason(exc))
     if not single:
         written.append(write_index(path))
     return written
@@ -664,9 +672,9 @@ def _face_table(faces: pd.DataFrame, pictures: dict[int, bytes] | None = None) -
 
 
 def _camera_row(folder: Path) -> str:
-    status = read_json(folder / STATUS_FILE)
+    status = read_json(folder / STATUS)
     name = escape_html(status.get("stream_id", folder.name))
-    link = f'<a href="{escape_html(folder.name)}/report.html">{name}</a>' if (folder / "report.html").is_file() else name
+    link = f'<a href="{escape_html(folder.name)}/report.html">{name}</a>' if (folder / REPORT).is_file() else name
     try:
         emotions = pd.read_parquet(folder / "faces.parquet", columns=["emotion"])["emotion"]
     except (OSError, ValueError):  # no part written yet
@@ -710,34 +718,18 @@ def _video_folders(out_dir: Path) -> list[Path]:
 
 
 def _camera_folders(out_dir: Path) -> list[Path]:
-    return sorted(p.parent for p in out_dir.glob(f"*/{STATUS_FILE}") if _is_camera(p.parent))
+    return sorted(p.parent for p in out_dir.glob(f"*/{STATUS}") if _is_camera(p.parent))
 
 
 def _is_camera(folder: Path) -> bool:
     """A folder ``monitor`` writes: a ``status.json`` and no ``run.json``."""
-    return (folder / STATUS_FILE).is_file() and not (folder / "run.json").is_file()
-
-
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"not a readable JSON file ({exc})") from None
-
-
-def _read_run(folder: Path) -> dict | None:
-    try:
-        return read_json(folder / "run.json")
-    except InputError:
-        return None
+    return (folder / STATUS).is_file() and not (folder / RUN).is_file()
 
 
 def _read_ok_run(video_dir: Path) -> dict:
-    if not (video_dir / "run.json").is_file():
+    if not (video_dir / RUN).is_file():
         raise InputError(video_dir, "not an analysed video folder (no run.json); run analyze first")
-    run = read_json(video_dir / "run.json")
+    run = read_json(video_dir / RUN)
     if run.get("status") != "ok":
         raise InputError(video_dir, f"analysis failed, nothing to draw ({run.get('reason')})")
     return run
@@ -767,25 +759,6 @@ def _read_parquet(video_dir: Path, name: str, columns: list[str] | None = None) 
         ) from None
 
 
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` (``.tmp-<name>``, same suffix so tools infer the
-    format), renamed over ``path`` only when the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(TEMP_PREFIX + path.name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text(path: Path, text: str) -> Path:
-    with _atomic(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path
-
-
 def figure(width_in: float, height_in: float, layout: str | None = None) -> Figure:
     """A matplotlib Figure on its own Agg canvas: no pyplot, no global backend change."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -797,6 +770,6 @@ def figure(width_in: float, height_in: float, layout: str | None = None) -> Figu
 
 
 def _save_png(fig: Figure, path: Path) -> Path:
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", facecolor="white")
     return path

@@ -1,24 +1,32 @@
-"""Atomic writers: a file appears complete under its final name, or not at all.
+"""Sinks: where analysed rows go. A table appears complete under its final name, or not at all.
 
-Data goes to a hidden temporary file beside the target and is renamed over it only
-after a clean close, so a crash, a killed worker or Ctrl-C never leaves a half-written
-Parquet or JSON file under a name readers look at.
+Rows stream into a hidden temporary file beside the target (``pipeline.outputs``), renamed
+over it only on ``commit``, so a crash, a killed worker or Ctrl-C never leaves a
+half-written Parquet file under a name readers look at. The stage loop sees only the
+``Sink`` protocol, so another store (object storage, another format) is one more class.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol, runtime_checkable
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from lightemo_video.model.errors import OutputError
+from lightemo_video.pipeline.outputs import commit, temp_beside
 
-TEMP_PREFIX = ".tmp-"
+
+@runtime_checkable
+class Sink(Protocol):
+    """Receives a video's rows in order; nothing is visible to readers before ``commit``."""
+
+    def append(self, table: pa.Table | pd.DataFrame) -> None:
+        """Add rows (matching the sink's declared schema)."""
+
+    def commit(self) -> None:
+        """Publish everything appended, as one unit."""
 
 
 class ParquetSink:
@@ -40,10 +48,7 @@ class ParquetSink:
         self._writer: pq.ParquetWriter | None = None
 
     def __enter__(self) -> ParquetSink:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + self.path.name, dir=self.path.parent)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = temp_beside(self.path)
         try:
             self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
         except BaseException:  # Ctrl-C can land here too
@@ -78,12 +83,20 @@ class ParquetSink:
         if self._writer is None:  # never opened, or already closed
             return
         writer, self._writer = self._writer, None
-        writer.close()
-        if exc_type is None:
-            os.chmod(self._tmp, 0o644)
-            os.replace(self._tmp, self.path)
-        else:
+        try:
+            writer.close()
+            if exc_type is None:
+                commit(self._tmp, self.path)
+        finally:
             self._tmp.unlink(missing_ok=True)
+
+    def commit(self) -> None:
+        """Close the file and publish it under its final name."""
+        self.__exit__(None, None, None)
+
+    def discard(self) -> None:
+        """Drop everything appended; the previous file at ``path``, if any, stays."""
+        self.__exit__(RuntimeError, None, None)
 
 
 def write_table(path: str | Path, table: pa.Table | pd.DataFrame, schema: pa.Schema) -> int:
@@ -91,46 +104,3 @@ def write_table(path: str | Path, table: pa.Table | pd.DataFrame, schema: pa.Sch
     with ParquetSink(path, schema) as sink:
         sink.append(table)
     return sink.rows
-
-
-def write_json(path: str | Path, payload: dict) -> None:
-    """Write JSON atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name, dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(payload, handle, indent=2, default=str)
-        handle.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
-def check_writable_folder(folder: str | Path) -> Path:
-    """Create ``folder`` if needed and prove a file can be written in it, so an unusable
-    output folder is reported up front rather than after minutes of work.
-
-    Raises:
-        OutputError: naming the folder and why (a file is in the way, read-only,
-            permission denied, no space, ...).
-    """
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(folder, "is a file, not a folder; give a folder for the outputs")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX + "probe", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except (FileExistsError, NotADirectoryError):
-        blocker = next(p for p in folder.parents if p.exists())
-        raise OutputError(folder, f"cannot create it: {blocker} is a file, not a folder") from None
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise OutputError(folder, f"cannot write here ({reason})") from None
-    return folder
-
-
-def remove_stale_temps(folder: str | Path) -> None:
-    """Delete temporary files left by a process that was killed mid-write."""
-    for stale in Path(folder).glob(TEMP_PREFIX + "*"):
-        stale.unlink(missing_ok=True)

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 from lightemo_video.pipeline import aggregate, schema
 from lightemo_video.pipeline.records import FaceDetections
-from lightemo_video.pipeline.sinks import write_json, write_table
+from lightemo_video.pipeline.outputs import write_json
+from lightemo_video.pipeline.sinks import write_table
 from typer.testing import CliRunner
 
 from lightemo_video.cli import app

@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+from lightemo_video.pipeline.outputs import STAGING
 from typer.testing import CliRunner
 
 from lightemo_video.cli import app
@@ -151,13 +152,14 @@ def test_sigterm_is_handled_as_ctrl_c(tmp_path):
     proc = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    staged_b = out / STAGING / "b"  # where b's rows go until it completes
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
-        if (out / "a" / "run.json").exists() and list((out / "b").glob(".tmp-detections*")):
+        if (out / "a" / "run.json").exists() and list(staged_b.glob(".tmp-detections*")):
             break
         time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()
-    assert list((out / "b").glob(".tmp-detections*")), "the second video never started writing"
+    assert list(staged_b.glob(".tmp-detections*")), "the second video never started writing"
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
@@ -165,4 +167,4 @@ def test_sigterm_is_handled_as_ctrl_c(tmp_path):
     assert "Traceback" not in stderr, stderr
     assert json.loads((out / "a" / "run.json").read_text())["status"] == "ok"
     assert (out / "a" / "detections.parquet").is_file()
-    assert not (out / "b" / "run.json").exists() and not list((out / "b").glob(".tmp-*"))
+    assert not (out / "b").exists() and not (out / STAGING).exists()

@@ -30,7 +30,7 @@ from lightemo_video.pipeline import schema
 from lightemo_video.pipeline.analyze import AnalyzeConfig
 from lightemo_video.pipeline.monitor import CameraMonitor, MonitorConfig, monitor_cameras
 from lightemo_video.pipeline.report import build_reports
-from lightemo_video.pipeline.sinks import TEMP_PREFIX
+from lightemo_video.pipeline.outputs import TEMP_PREFIX
 from lightemo_video.pipeline.streams import LiveFrame, SourceStats, StreamConfig
 from typer.testing import CliRunner
 

@@ -34,7 +34,8 @@ from lightemo_video.pipeline.report import (
     plot_timeline,
     write_video_report,
 )
-from lightemo_video.pipeline.sinks import write_json, write_table
+from lightemo_video.pipeline.outputs import write_json
+from lightemo_video.pipeline.sinks import write_table
 from typer.testing import CliRunner
 
 from lightemo_video.cli import app

@@ -4,7 +4,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from lightemo_video.pipeline.sinks import ParquetSink, write_json
+from lightemo_video.pipeline.outputs import write_json
+from lightemo_video.pipeline.sinks import ParquetSink, Sink
 
 SCHEMA = pa.schema([pa.field("a", pa.int64()), pa.field("b", pa.string())])
 
@@ -53,3 +54,15 @@ def test_write_json_is_atomic(tmp_path):
     write_json(tmp_path / "run.json", {"status": "ok"})
     assert (tmp_path / "run.json").read_text().startswith("{")
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
+
+
+def test_parquet_sink_is_a_sink_published_by_commit(tmp_path):
+    """The stage loop only appends and commits, so another store is one more class."""
+    path = tmp_path / "out.parquet"
+    sink: Sink = ParquetSink(path, SCHEMA).__enter__()
+    assert isinstance(sink, Sink)
+    sink.append(pa.table({"a": [1], "b": ["x"]}))
+    assert not path.exists()
+    sink.commit()
+    assert pq.read_table(path).to_pydict() == {"a": [1], "b": ["x"]}
+    assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]
