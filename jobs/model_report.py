@@ -10,16 +10,15 @@ from pathlib import Path
 import numpy as np
 from lightemo_video.model.labels import EMOTIONS
 from lightemo_video.pipeline.outputs import atomic_path
+from lightemo_video.pipeline.outputs import read_json, write_text
+from lightemo_video.pipeline.plots import figure
 from lightemo_video.pipeline.report import (
     emotion_chip,
     escape_html,
-    figure,
     html_page,
     html_table,
     img_tag,
     kv_table,
-    read_json,
-    write_text,
 )
 
 

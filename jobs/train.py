@@ -30,7 +30,7 @@ from lightemo_video.model.errors import DataError
 from lightemo_video.model.ferplus import DEFAULT_FERPLUS_DIR, blend_ferplus, ferplus_labels
 from lightemo_video.model.labels import EMOTIONS, NUM_CLASSES
 from lightemo_video.pipeline.memory import keep_freed_memory
-from lightemo_video.pipeline.outputs import atomic_path, write_json
+from lightemo_video.pipeline.outputs import atomic_path, write_bytes, write_json
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def train(
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    from lightemo_video.model.export import as_float32, export_int8_tflite
+    from lightemo_video.model.export import as_float32, int8_tflite
 
     if recipe.labels not in LABELS:  # before loading 28k images
         raise DataError(recipe.labels, f"unknown labels; known: {', '.join(LABELS)}")
@@ -271,7 +271,7 @@ def train(
     keras_path = out_dir / f"{model_name}.keras"
     with atomic_path(keras_path) as tmp:
         final.save(tmp)
-    tflite_path = export_int8_tflite(final, out_dir / f"{model_name}.int8.tflite")
+    tflite_path = write_bytes(out_dir / f"{model_name}.int8.tflite", int8_tflite(final))
     best_val = max((row["val_accuracy"] for row in history), default=float("nan"))
     card = {
         "name": model_name,

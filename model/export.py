@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -27,8 +25,8 @@ def as_float32(model: keras.Model, build: callable) -> keras.Model:
     return copy
 
 
-def export_int8_tflite(model: keras.Model, path: str | Path) -> Path:
-    """Write an int8 TFLite model (dynamic-range quantization) to ``path`` atomically.
+def int8_tflite(model: keras.Model) -> bytes:
+    """An int8 TFLite model (dynamic-range quantization) of ``model``, as file bytes.
 
     Weights are stored as int8 and convolutions/matmuls run int8 kernels on activations
     quantized on the fly per input, so no calibration set is needed. Measured on the
@@ -39,18 +37,9 @@ def export_int8_tflite(model: keras.Model, path: str | Path) -> Path:
 
     Args:
         model: a float32 Keras model.
-        path: destination ``.tflite`` file.
     """
-    path = Path(path)
     with tempfile.TemporaryDirectory() as saved:
         model.export(saved, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        blob = converter.convert()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(blob)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
+        return converter.convert()

@@ -47,7 +47,8 @@ from lightemo_video.pipeline.outputs import (
     write_json,
 )
 from lightemo_video.pipeline.records import FaceDetections
-from lightemo_video.pipeline.report import plot_timeline, write_camera_report
+from lightemo_video.pipeline.plots import plot_timeline
+from lightemo_video.pipeline.report import write_camera_report
 from lightemo_video.pipeline.sinks import write_table
 from lightemo_video.pipeline.smoothing import LiveSmoother
 from lightemo_video.pipeline.streams import (

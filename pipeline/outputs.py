@@ -25,7 +25,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 from lightemo_video.model.errors import InputError, OutputError
+from lightemo_video.pipeline import schema
 
 DETECTIONS = "detections.parquet"
 TIMELINE = "timeline.parquet"
@@ -217,3 +219,53 @@ def check_writable_folder(folder: str | Path) -> Path:
     except OSError as exc:
         raise OutputError(folder, f"cannot write here ({os_reason(exc)})") from None
     return folder
+
+
+def video_folders(out_dir: Path) -> list[Path]:
+    """The analysed video folders of an output folder (each has a run.json)."""
+    return sorted(p.parent for p in out_dir.glob(f"*/{RUN}"))
+
+
+def camera_folders(out_dir: Path) -> list[Path]:
+    """The camera folders ``monitor`` wrote into an output folder."""
+    return sorted(p.parent for p in out_dir.glob(f"*/{STATUS}") if is_camera(p.parent))
+
+
+def is_camera(folder: Path) -> bool:
+    """A folder ``monitor`` writes: a ``status.json`` and no ``run.json``."""
+    return (folder / STATUS).is_file() and not (folder / RUN).is_file()
+
+
+def read_ok_run(video_dir: Path) -> dict:
+    """``run.json`` of a video analysed successfully, else a one-line ``InputError``."""
+    if not (video_dir / RUN).is_file():
+        raise InputError(video_dir, "not an analysed video folder (no run.json); run analyze first")
+    run = read_json(video_dir / RUN)
+    if run.get("status") != "ok":
+        raise InputError(video_dir, f"analysis failed, nothing to draw ({run.get('reason')})")
+    return run
+
+
+def read_rows(folder: Path, rows: pd.DataFrame | None = None) -> tuple[dict, pd.DataFrame]:
+    """Run facts and per-frame rows of an analysed video, or of a monitored camera's
+    folder (``status.json`` plus ``part-*.parquet``, refreshed after every part); ``rows``
+    given are used instead of reading them."""
+    if is_camera(folder):
+        if rows is None:
+            parts = sorted(folder.glob(f"{PART_PREFIX}*.parquet"))
+            rows = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else None
+        if rows is None or rows.empty:
+            return {"video_id": folder.name, "duration_s": 1.0}, schema.DETECTIONS.empty_table().to_pandas()
+        return {"video_id": folder.name, "duration_s": float(rows["timestamp_s"].max())}, rows
+    run = read_ok_run(folder)
+    return run, read_table(folder, DETECTIONS) if rows is None else rows
+
+
+def read_table(video_dir: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """One Parquet table of a video folder, or a one-line ``InputError`` saying to rerun."""
+    try:
+        return pd.read_parquet(video_dir / name, columns=columns)
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            video_dir / name, f"missing or unreadable, rerun analyze --force ({exc})"
+        ) from None

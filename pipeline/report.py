@@ -1,10 +1,10 @@
-"""Pictures of the results: timeline plots, annotated videos and self-contained HTML reports.
+"""Self-contained HTML reports: one per video, one per camera, and an index per output folder.
 
 Everything here reads the files ``analyze`` wrote (``OUT/<video_id>/*.parquet`` and
-``run.json``), so reports can be rebuilt at any time without re-analysing. Each emotion has
-one colour (:data:`EMOTION_COLORS`) used in every plot, video overlay and table. HTML pages
-embed their images as data URIs and need no JavaScript or network, so one file can be
-mailed or archived on its own. Files appear atomically (``pipeline.outputs``).
+``run.json``), so reports can be rebuilt at any time without re-analysing; the pictures come
+from ``pipeline.plots`` and ``pipeline.annotate``. Pages embed their images as data URIs and
+need no JavaScript or network, so one file can be mailed or archived on its own. Files
+appear atomically (``pipeline.outputs``).
 
 Example:
     >>> build_reports(Path("outputs"), annotate=True)  # every video, plus outputs/report.html
@@ -15,17 +15,16 @@ from __future__ import annotations
 import base64
 import html
 import logging
-import os
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from lightemo_video.model.errors import InputError, LightEmoError
 from lightemo_video.model.labels import EMOTIONS
 from lightemo_video.pipeline import aggregate
+from lightemo_video.pipeline.annotate import annotate_video
 from lightemo_video.pipeline.export import clock
 from lightemo_video.pipeline.outputs import (
     ANNOTATED,
@@ -33,246 +32,23 @@ from lightemo_video.pipeline.outputs import (
     RUN,
     STATUS,
     TIMELINE_PNG,
-    atomic_path,
+    camera_folders,
+    is_camera,
     os_reason,
     read_json,
+    read_ok_run,
+    read_rows,
     read_run,
+    read_table,
+    video_folders,
     write_text,
 )
-from lightemo_video.pipeline.schema import DETECTIONS
+from lightemo_video.pipeline.plots import EMOTION_COLORS, GAP_S, plot_timeline
 from lightemo_video.pipeline.sources import VideoFileSource, probe_video
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
-EMOTION_COLORS: dict[str, str] = {
-    "angry": "#d62728",
-    "disgust": "#6b8e23",
-    "fear": "#9467bd",
-    "happy": "#f5c518",
-    "sad": "#1f77b4",
-    "surprise": "#ff7f0e",
-    "neutral": "#a0a0a0",
-}
-"""One colour per emotion (``EMOTIONS`` order), shared by plots, overlays and tables."""
-
-MAX_PANELS = 12
-"""Faces plotted in ``timeline.png``; more panels would be too small to read."""
-
-HOLD_S = 0.5
-"""How long ``annotated.mp4`` keeps showing a face's last box between analysed frames."""
-
-GAP_S = 1.0
-"""A face unseen for longer than this leaves a gap in its plot and starts a new segment."""
-
 VideoCallback = Callable[[Path, int, int], None]
-
-
-# ----- timeline plot -------------------------------------------------------------------
-
-
-def plot_timeline(video_dir: Path, detections: pd.DataFrame | None = None) -> Path:
-    """Write ``timeline.png``: one panel per face with its emotion probabilities over time
-    (per analysed frame, smoothed per track, see ``pipeline.smoothing``) as stacked areas and a thin band
-    of its dominant-emotion segments, on one shared time axis, so a glance shows who felt
-    what when. The faces seen longest come first (at most :data:`MAX_PANELS`).
-
-    ``detections`` are the folder's per-frame rows when the caller already holds them (the
-    monitor keeps a camera's rows in memory), so they are not read from disk again.
-
-    Raises:
-        InputError: ``video_dir`` is not a successfully analysed video folder.
-    """
-    from matplotlib.patches import Patch
-
-    video_dir = Path(video_dir)
-    run, detections = _timeline_rows(video_dir, detections)
-    duration = float(run.get("duration_s") or 1.0)
-    order = _faces_by_importance(detections)
-    shown = order[:MAX_PANELS]
-    title = f"{run.get('video_id', video_dir.name)}: {duration:.1f} s, {len(order)} faces"
-    if len(order) > len(shown):
-        title += f" (showing the {len(shown)} seen longest)"
-
-    if not shown:
-        fig = figure(12, 2.4)
-        fig.text(0.5, 0.62, "no faces found", ha="center", va="center", fontsize=26, color="#444")
-        fig.text(0.5, 0.3, title, ha="center", va="center", fontsize=12, color="#666")
-        return _save_png(fig, video_dir / TIMELINE_PNG)
-
-    fig = figure(12, 0.9 + 1.45 * len(shown), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(len(shown), 1, sharex=True))
-    segments = aggregate.segments(detections, GAP_S)
-    for ax, face_id in zip(axes, shown, strict=True):
-        face = detections[detections["face_id"] == face_id].sort_values("timestamp_s")
-        seen = face["timestamp_s"].to_numpy()
-        x, y = _smoothed_series(seen, aggregate.smoothed_view(face)[list(EMOTIONS)].to_numpy(np.float64))
-        ax.stackplot(x, y.T, colors=[EMOTION_COLORS[e] for e in EMOTIONS], linewidth=0)
-        runs = segments[segments["face_id"] == face_id]
-        for emotion, part in runs.groupby("emotion"):
-            spans = list(zip(part["start_s"], part["duration_s"], strict=True))
-            ax.broken_barh(spans, (1.04, 0.12), facecolors=EMOTION_COLORS[emotion])
-        ax.set_ylim(0, 1.18)
-        ax.set_yticks([0, 0.5, 1])
-        ax.set_ylabel(f"face {face_id}", fontsize=10, fontweight="bold")
-        ax.set_title(
-            f"seen {clock(seen[0])}-{clock(seen[-1])} in {len(seen)} analysed frames; "
-            "top band: dominant emotion",
-            loc="right",
-            fontsize=8,
-            color="#555",
-        )
-        ax.grid(axis="x", color="#ddd", linewidth=0.6)
-        ax.set_axisbelow(True)
-    axes[-1].set_xlim(0, duration)
-    axes[-1].set_xlabel("time (s)")
-    handles = [Patch(color=EMOTION_COLORS[e], label=e) for e in EMOTIONS]
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(EMOTIONS), frameon=False)
-    fig.suptitle(title, fontsize=12)
-    return _save_png(fig, video_dir / TIMELINE_PNG)
-
-
-def _faces_by_importance(detections: pd.DataFrame) -> list[int]:
-    """Face ids, most analysed frames first, then largest mean box area."""
-    if detections.empty:
-        return []
-    stats = detections.assign(area=detections["w"] * detections["h"]).groupby("face_id")
-    ranked = pd.DataFrame({"frames": stats.size(), "area": stats["area"].mean()})
-    ranked = ranked.sort_values(["frames", "area"], ascending=False, kind="stable")
-    return [int(i) for i in ranked.index]
-
-
-def _smoothed_series(t: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One face's smoothed probabilities (those ``aggregate.segments`` reads, so areas
-    and band agree), each run held for one frame step after its last analysed frame,
-    with a NaN row (a gap in the plot) wherever the face went unseen.
-
-    Args:
-        t: (n,) float timestamps in seconds, ascending.
-        probs: (n, 7) float probabilities per analysed frame.
-
-    Returns:
-        x (m,) float seconds and y (m, 7) float, m <= 3n.
-    """
-    step = float(np.median(np.diff(t))) if len(t) > 1 else 0.1
-    xs: list[np.ndarray] = []
-    ys: list[np.ndarray] = []
-    for run in np.split(np.arange(len(t)), np.flatnonzero(np.diff(t) > GAP_S) + 1):
-        xs += [t[run], [t[run[-1]] + step, np.nan]]
-        ys += [probs[run], probs[run[-1:]], np.full((1, probs.shape[1]), np.nan)]
-    return np.concatenate(xs), np.concatenate(ys)
-
-
-# ----- annotated video -----------------------------------------------------------------
-
-
-def annotate_video(video_dir: Path, source: Path | None = None) -> Path:
-    """Write ``annotated.mp4``: every frame of the input, upright, with each face's box,
-    id, emotion and confidence, so people can check the numbers against the picture.
-
-    Frames that were not analysed show the boxes of the latest analysed frame for faces
-    seen within :data:`HOLD_S`. Each output frame keeps its input presentation time
-    (variable frame rates stay in sync with the tables); H.264 yuv420p, which browsers
-    and ordinary players open.
-
-    Args:
-        video_dir: an analysed video folder (``OUT/<video_id>``).
-        source: the input video; ``None`` uses the path recorded in ``run.json``.
-
-    Raises:
-        InputError: not an analysed folder, or the input video is missing or unreadable.
-    """
-    import av
-
-    video_dir = Path(video_dir)
-    run = _read_ok_run(video_dir)
-    source = Path(source or run.get("input", ""))
-    if not source.is_file():
-        raise InputError(source, "input video not found; pass the video's new path as the source")
-    info = probe_video(source)
-    detections = aggregate.smoothed_view(_read_parquet(video_dir, "detections.parquet"))
-    by_frame = {int(i): rows for i, rows in detections.groupby("frame_index")}
-    target = video_dir / ANNOTATED
-    with atomic_path(target) as tmp, av.open(str(tmp), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=max(1, round(info.fps)))
-        # libx264 needs even sizes for yuv420p: odd ones lose their last row or column.
-        stream.width, stream.height = info.width // 2 * 2, info.height // 2 * 2
-        stream.pix_fmt = "yuv420p"
-        stream.time_base = info.time_base
-        stream.codec_context.time_base = info.time_base
-        stream.options = {"preset": "veryfast", "crf": "23"}
-        shown: dict = {}  # face_id -> (time seen, its detections row)
-        for frame in VideoFileSource(info, sample_fps=0, threads=os.cpu_count() or 1):
-            rows = by_frame.get(frame.frame_index)
-            if rows is not None:  # analysed: its faces replace the old ones
-                shown = {r.face_id: (frame.timestamp_s, r) for r in rows.itertuples()}
-            image = np.ascontiguousarray(frame.image[: stream.height, : stream.width])
-            labels: list[tuple[int, int, int, int]] = []  # label boxes drawn on this frame
-            for seen, row in sorted(shown.values(), key=lambda sr: (sr[1].y, sr[1].x)):
-                if frame.timestamp_s - seen <= HOLD_S:
-                    labels.append(_draw_face(image, row, labels))
-            picture = av.VideoFrame.from_ndarray(image, format="bgr24")
-            picture.pts = round(Fraction(frame.timestamp_s) / info.time_base)
-            picture.time_base = info.time_base
-            out.mux(stream.encode(picture))
-        out.mux(stream.encode(None))
-    return target
-
-
-def _draw_face(
-    frame: np.ndarray, row: tuple, taken: list[tuple[int, int, int, int]] = ()
-) -> tuple[int, int, int, int]:
-    """Draw one face's box and ``face <id>  <emotion> <confidence>`` label in place, the
-    label moved down past any of ``taken`` it would cover (crowds).
-
-    Args:
-        frame: (h, w, 3) uint8 BGR image.
-        row: a detections row (``itertuples``) with x, y, w, h, face_id, emotion, confidence.
-        taken: label boxes (x0, y0, x1, y1) already drawn on this frame.
-
-    Returns:
-        This label's box (x0, y0, x1, y1).
-    """
-    import cv2
-
-    color = _bgr(EMOTION_COLORS.get(row.emotion, "#ffffff"))
-    x0, y0 = int(round(row.x)), int(round(row.y))
-    x1, y1 = int(round(row.x + row.w)), int(round(row.y + row.h))
-    thick = max(2, frame.shape[0] // 240)
-    cv2.rectangle(frame, (x0, y0), (x1, y1), color, thick)
-    text = f"face {row.face_id}  {row.emotion} {row.confidence:.2f}"
-    font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.45, frame.shape[0] / 720 * 0.7)
-    (tw, th), base = cv2.getTextSize(text, font, scale, 1)
-    label_h = th + base + 2 * thick
-    top = y0 - label_h if y0 >= label_h else y1  # below the box when there is no room above
-    left = min(max(x0, 0), max(frame.shape[1] - tw - 6, 0))
-    top = free_label_top((left, top, left + tw + 6, top + label_h), taken)
-    cv2.rectangle(frame, (left, top), (left + tw + 6, top + label_h), color, -1)
-    ink = (0, 0, 0) if sum(color) > 400 else (255, 255, 255)  # dark text on light colours
-    cv2.putText(frame, text, (left + 3, top + th + thick), font, scale, ink, 1, cv2.LINE_AA)
-    return left, top, left + tw + 6, top + label_h
-
-
-def free_label_top(label: tuple[int, int, int, int], taken: list[tuple[int, int, int, int]]) -> int:
-    """The top of ``label`` (x0, y0, x1, y1) moved down just below every box of ``taken``
-    it would overlap, so no two labels cover each other (which may push it over its
-    own face's box: a readable label matters more)."""
-    x0, top, x1, bottom = label
-    height = bottom - top
-    moved = True
-    while moved:
-        moved = False
-        for a0, b0, a1, b1 in taken:
-            if x0 < a1 and a0 < x1 and top < b1 and b0 < top + height:
-                top, moved = b1 + 1, True
-    return top
-
-
-def _bgr(hex_color: str) -> tuple[int, int, int]:
-    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
-    return b, g, r
 
 
 # ----- HTML reports --------------------------------------------------------------------
@@ -288,9 +64,9 @@ def write_video_report(video_dir: Path) -> Path:
         InputError: ``video_dir`` is not a successfully analysed video folder.
     """
     video_dir = Path(video_dir)
-    run = _read_ok_run(video_dir)
-    detections = _read_parquet(video_dir, "detections.parquet")
-    faces = _read_parquet(video_dir, "faces.parquet")
+    run = read_ok_run(video_dir)
+    detections = read_table(video_dir, "detections.parquet")
+    faces = read_table(video_dir, "faces.parquet")
     pictures = face_thumbnails(Path(run.get("input", "")), faces, detections)
     plot = video_dir / TIMELINE_PNG
     if not plot.is_file():
@@ -331,7 +107,7 @@ def write_camera_report(camera_dir: Path, detections: pd.DataFrame | None = None
     """
     camera_dir = Path(camera_dir)
     status = read_json(camera_dir / STATUS)
-    _, detections = _timeline_rows(camera_dir, detections)
+    _, detections = read_rows(camera_dir, detections)
     faces = aggregate.faces(detections)
     plot = camera_dir / TIMELINE_PNG
     if not plot.is_file():
@@ -367,8 +143,8 @@ def write_index(out_dir: Path) -> Path:
         InputError: ``out_dir`` holds no video folders with a ``run.json`` and no cameras.
     """
     out_dir = Path(out_dir)
-    runs = {folder: run for folder in _video_folders(out_dir) if (run := read_run(folder))}
-    cameras = _camera_folders(out_dir)
+    runs = {folder: run for folder in video_folders(out_dir) if (run := read_run(folder))}
+    cameras = camera_folders(out_dir)
     if not runs and not cameras:
         raise InputError(out_dir, "no analysed videos here (no */run.json); run analyze first")
     ok = {f: r for f, r in runs.items() if r.get("status") == "ok"}
@@ -378,7 +154,7 @@ def write_index(out_dir: Path) -> Path:
         name = escape_html(run.get("video_id", folder.name))
         has_report = (folder / REPORT).is_file()
         link = f'<a href="{escape_html(folder.name)}/report.html">{name}</a>' if has_report else name
-        emotions = _read_parquet(folder, "faces.parquet", columns=["emotion"])["emotion"]
+        emotions = read_table(folder, "faces.parquet", columns=["emotion"])["emotion"]
         chips = " ".join(f"{emotion_chip(e)}&times;{n}" for e, n in emotions.value_counts().items())
         rows.append(
             f"<tr><td>{link}</td><td>{_status(run)}</td>"
@@ -453,19 +229,19 @@ def build_reports(
         raise InputError(path, "no such folder")
     single = (path / RUN).is_file() or (path / STATUS).is_file()
     if (path / RUN).is_file():
-        _read_ok_run(path)  # a failed video's folder has nothing to draw: say so
-    folders = [path] if single else _video_folders(path) + _camera_folders(path)
+        read_ok_run(path)  # a failed video's folder has nothing to draw: say so
+    folders = [path] if single else video_folders(path) + camera_folders(path)
     if not folders:
         raise InputError(
             path, "no analysed videos here (no run.json in it or its subfolders); run analyze first"
         )
-    todo = [f for f in folders if _is_camera(f) or (read_run(f) or {}).get("status") == "ok"]
+    todo = [f for f in folders if is_camera(f) or (read_run(f) or {}).get("status") == "ok"]
     written: list[Path] = []
     for done, folder in enumerate(todo):
         if on_video:
             on_video(folder, done, len(todo))
         wrote_here = False
-        for name, step in (_CAMERA_STEPS if _is_camera(folder) else _STEPS).items():
+        for name, step in (_CAMERA_STEPS if is_camera(folder) else _STEPS).items():
             if step is annotate_video and not annotate:
                 continue
             if missing_only and not wrote_here and (folder / name).is_file():
@@ -710,66 +486,3 @@ def img_tag(png: bytes, alt: str, css_class: str | None = None) -> str:
     return f'<img{attr} alt="{escape_html(alt)}" src="data:image/png;base64,{data}">'
 
 
-# ----- files ---------------------------------------------------------------------------
-
-
-def _video_folders(out_dir: Path) -> list[Path]:
-    return sorted(p.parent for p in out_dir.glob("*/run.json"))
-
-
-def _camera_folders(out_dir: Path) -> list[Path]:
-    return sorted(p.parent for p in out_dir.glob(f"*/{STATUS}") if _is_camera(p.parent))
-
-
-def _is_camera(folder: Path) -> bool:
-    """A folder ``monitor`` writes: a ``status.json`` and no ``run.json``."""
-    return (folder / STATUS).is_file() and not (folder / RUN).is_file()
-
-
-def _read_ok_run(video_dir: Path) -> dict:
-    if not (video_dir / RUN).is_file():
-        raise InputError(video_dir, "not an analysed video folder (no run.json); run analyze first")
-    run = read_json(video_dir / RUN)
-    if run.get("status") != "ok":
-        raise InputError(video_dir, f"analysis failed, nothing to draw ({run.get('reason')})")
-    return run
-
-
-def _timeline_rows(folder: Path, rows: pd.DataFrame | None = None) -> tuple[dict, pd.DataFrame]:
-    """Run facts and per-frame rows of an analysed video, or of a monitored camera's
-    folder (``status.json`` plus ``part-*.parquet``, refreshed after every part); ``rows``
-    given are used instead of reading them."""
-    if _is_camera(folder):
-        if rows is None:
-            parts = sorted(folder.glob("part-*.parquet"))
-            rows = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else None
-        if rows is None or rows.empty:
-            return {"video_id": folder.name, "duration_s": 1.0}, DETECTIONS.empty_table().to_pandas()
-        return {"video_id": folder.name, "duration_s": float(rows["timestamp_s"].max())}, rows
-    run = _read_ok_run(folder)
-    return run, _read_parquet(folder, "detections.parquet") if rows is None else rows
-
-
-def _read_parquet(video_dir: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(video_dir / name, columns=columns)
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            video_dir / name, f"missing or unreadable, rerun analyze --force ({exc})"
-        ) from None
-
-
-def figure(width_in: float, height_in: float, layout: str | None = None) -> Figure:
-    """A matplotlib Figure on its own Agg canvas: no pyplot, no global backend change."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width_in, height_in), dpi=100, layout=layout)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save_png(fig: Figure, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", facecolor="white")
-    return path

@@ -1,4 +1,5 @@
-"""``pipeline.report`` and ``lightemo-video report``: pictures and HTML from real outputs.
+"""``pipeline.plots``, ``pipeline.annotate``, ``pipeline.report`` and ``lightemo-video report``:
+pictures and HTML from real outputs.
 
 The demo clip is analysed once per module through the real CLI (embedded local Ray), next to
 a text file named .mp4 that must fail; the tests then look at what a person would open. They
@@ -25,15 +26,9 @@ from lightemo_video.jobs.model_report import write_model_report
 from lightemo_video.model.errors import InputError
 from lightemo_video.model.labels import EMOTIONS
 from lightemo_video.pipeline import aggregate, schema
-from lightemo_video.pipeline.report import (
-    EMOTION_COLORS,
-    MAX_PANELS,
-    annotate_video,
-    build_reports,
-    free_label_top,
-    plot_timeline,
-    write_video_report,
-)
+from lightemo_video.pipeline.annotate import annotate_video, free_label_top
+from lightemo_video.pipeline.plots import EMOTION_COLORS, MAX_PANELS, plot_timeline
+from lightemo_video.pipeline.report import build_reports, write_video_report
 from lightemo_video.pipeline.outputs import write_json
 from lightemo_video.pipeline.sinks import write_table
 from typer.testing import CliRunner

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from lightemo_video.pipeline.analyze import AnalyzeConfig
 from lightemo_video.pipeline.orchestration import analyze_videos, init_ray
-from lightemo_video.pipeline.report import annotate_video
+from lightemo_video.pipeline.annotate import annotate_video
 
 from tests.conftest import DEMO_CLIP
 from tests.media import make_rotated, make_vfr, presentation_times
