@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -32,7 +32,7 @@ from lightemo_video.pipeline.detect import (
 )
 from lightemo_video.pipeline.records import FaceDetections, Frame
 from lightemo_video.pipeline.smoothing import Smoothing
-from lightemo_video.pipeline.sources import Segment, VideoFileSource, VideoInfo
+from lightemo_video.pipeline.sources import Segment, Source, VideoFileSource, VideoInfo
 from lightemo_video.pipeline.track import (
     ConfirmedFaces,
     FaceTracker,
@@ -107,7 +107,7 @@ class Stages:
         self.classifier = EmotionClassifier(config.model, config.margin, num_threads, config.tta)
 
 
-def classify_frames(frames: Iterable[Frame], stages: Stages) -> Iterator[tuple[Frame, FaceDetections]]:
+def classify_frames(frames: Source, stages: Stages) -> Iterator[tuple[Frame, FaceDetections]]:
     """Detect and classify faces, batching ``batch_frames`` frames per model call.
 
     Yields each frame with its faces (``probs`` set, no ids yet), also frames without faces.
