@@ -134,7 +134,7 @@ def _classify_batch(batch: list[Frame], stages: Stages) -> Iterator[tuple[Frame,
         probs = np.zeros((len(faces), NUM_CLASSES), np.float32)
         probs[keep] = done.probs
         looks = np.zeros((len(faces), APPEARANCE_DIM), np.float32)
-        looks[keep] = appearance_vectors(frame.image, faces.xyxy[keep])
+        looks[keep] = appearance_vectors(frame, faces.xyxy[keep])
         yield frame, faces.with_probs(probs).with_appearance(looks)
 
 
@@ -174,7 +174,7 @@ def analyze_segment(info: VideoInfo, segment: Segment, stages: Stages) -> Segmen
     scenes = SceneCutDetector(stages.config.scene_cut)
     records, cuts, looks = [], [], []
     for frame, faces in classify_frames(source, stages):
-        cuts.append(scenes.is_cut(frame.image))
+        cuts.append(scenes.is_cut(frame))
         looks.append(scenes.last_look)
         records.append(faces)
     return SegmentResult(

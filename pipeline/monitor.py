@@ -299,7 +299,7 @@ class CameraMonitor:
                 [(_, faces)] = classify_frames([frame], self.stages)
                 with self._lock:
                     self._held_captured[frame.frame_index] = frame.captured_at
-                self._settle(tracking.push(faces, scene_cut=scenes.is_cut(frame.image)))
+                self._settle(tracking.push(faces, scene_cut=scenes.is_cut(frame)))
                 self._add(frame, tracking.current, last_index)
                 last, last_index = frame, frame.frame_index
         except Exception as exc:
