@@ -55,3 +55,29 @@ def test_frames_in_either_layout_agree(i420):
     assert np.array_equal(planar.image, bgr.image)
     assert np.array_equal(planar.region(5, 6, 70, 80), bgr.region(5, 6, 70, 80))
     assert np.abs(planar.gray_region(5, 6, 70, 80).astype(int) - bgr.gray_region(5, 6, 70, 80)).mean() < 1.0
+
+
+def test_analysing_a_file_never_converts_whole_frames(demo_clip):
+    """The detector, classifier, appearance and scene signatures read only what they need."""
+    from fractions import Fraction
+
+    from lightemo_video.pipeline.analyze import AnalyzeConfig, Stages, classify_frames
+    from lightemo_video.pipeline.sources import Segment, VideoFileSource, probe_video
+    from lightemo_video.pipeline.track import SceneCutDetector
+
+    source = VideoFileSource(probe_video(demo_clip), 5, Segment(0, Fraction(0), Fraction(4)))
+    scenes = SceneCutDetector()
+    seen = faces = 0
+    for frame, found in classify_frames(source, Stages(AnalyzeConfig(sample_fps=5))):
+        scenes.is_cut(frame)
+        assert frame.layout == "i420" and "image" not in vars(frame)
+        seen, faces = seen + 1, faces + len(found)
+    assert seen >= 15 and faces > 0
+
+
+def test_bench_times_every_decoding_path(demo_clip):
+    from lightemo_video.jobs.bench import decode_fps
+
+    fps = decode_fps(demo_clip, repeats=1)
+    assert set(fps) == {"pyav", "pyav_bgr", "opencv", "pyav_ready", "opencv_ready"}
+    assert all(value > 0 for value in fps.values())
