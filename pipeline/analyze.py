@@ -17,6 +17,7 @@ from lightemo_video.model.errors import ModelError
 from lightemo_video.model.labels import NUM_CLASSES
 from lightemo_video.model.runtime import (
     TEST_TIME_AUGMENTATIONS,
+    class_prior,
     require_tensorflow,
     resolve_model,
     temperature,
@@ -226,6 +227,12 @@ class SegmentJoiner:
     def finish(self) -> list[FaceDetections]:
         """The records still held once the last segment is joined."""
         return self.tracking.flush()
+
+
+def smoothing_prior(config: AnalyzeConfig) -> np.ndarray | None:
+    """The class prior that smoothing divides out of the probabilities of ``config``'s
+    model (``pipeline.smoothing``)."""
+    return class_prior(resolve_model(config.model))
 
 
 def model_info(config: AnalyzeConfig) -> dict:

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from lightemo_video.model.errors import LightEmoError
 from lightemo_video.pipeline import aggregate, schema
-from lightemo_video.pipeline.analyze import AnalyzeConfig, Stages, classify_frames
+from lightemo_video.pipeline.analyze import AnalyzeConfig, Stages, classify_frames, smoothing_prior
 from lightemo_video.pipeline.detect import score_threshold
 from lightemo_video.pipeline.outputs import (
     FACES,
@@ -255,7 +255,7 @@ class CameraMonitor:
         min_score = score_threshold(cfg.analyze.detector)
         tracking = ConfirmedFaces(FaceTracker(cfg.analyze.tracker, resume.next_face_id, min_score))
         scenes = SceneCutDetector(cfg.analyze.scene_cut)
-        self._smoother = LiveSmoother(cfg.analyze.smoothing)  # causal: no look-ahead live
+        self._smoother = LiveSmoother(cfg.analyze.smoothing, smoothing_prior(cfg.analyze))  # causal
         self._part: list[FaceDetections] = []
         self._part_smoothed: list[np.ndarray] = []
         self._captured: dict[int, datetime] = {}
