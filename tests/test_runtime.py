@@ -106,5 +106,5 @@ def test_model_card_gives_the_class_prior_the_model_learnt(tmp_path):
     data = model_card(resolve_model("ferplus"))["data"]
     learnt = np.array([data["class_counts"][e] * data["class_weights"][e] for e in EMOTIONS])
     assert np.allclose(class_prior(resolve_model("ferplus")), learnt / learnt.sum())
-    assert np.allclose(class_prior(resolve_model("paper")), 1 / 7)  # trained with balanced weights
+    assert np.allclose(class_prior(resolve_model("paper")), 1 / 7, atol=1e-3)  # balanced weights
     assert class_prior(tmp_path / "custom.int8.tflite") is None  # no card: smoothing assumes none
