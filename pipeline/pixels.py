@@ -19,7 +19,7 @@ import numpy as np
 
 # Limited-range luma (16-235) to full-range gray: BGR2GRAY of the converted BGR frame up
 # to rounding, except where a saturated colour clips a BGR channel.
-_Y_TO_GRAY = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
+Y_TO_GRAY = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
 
 
 def planes(i420: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -64,7 +64,7 @@ def region_bgr(i420: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarr
 
 def region_gray(i420: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
     """Gray pixels (full range) of rows ``y1:y2`` and columns ``x1:x2``, from luma alone."""
-    return cv2.LUT(np.ascontiguousarray(i420[y1:y2, x1:x2]), _Y_TO_GRAY)
+    return cv2.LUT(np.ascontiguousarray(i420[y1:y2, x1:x2]), Y_TO_GRAY)
 
 
 def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:

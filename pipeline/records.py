@@ -58,6 +58,15 @@ class Frame:
             return pixels.region_gray(self.pixels, x1, y1, x2, y2)
         return cv2.cvtColor(np.ascontiguousarray(self.pixels[y1:y2, x1:x2]), cv2.COLOR_BGR2GRAY)
 
+    def shrunk_gray(self, width: int, height: int) -> np.ndarray:
+        """A small gray copy of the whole frame, ``width`` x ``height``, each pixel the
+        mean of its block (``INTER_AREA``): a steady summary of the picture."""
+        if self.layout == "i420":
+            luma = self.pixels[: self.height]
+            return cv2.LUT(cv2.resize(luma, (width, height), interpolation=cv2.INTER_AREA), pixels.Y_TO_GRAY)
+        small = cv2.resize(self.pixels, (width, height), interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+
     def shrunk(self, width: int, height: int) -> np.ndarray:
         """A small BGR copy of the whole frame, ``width`` x ``height`` (aspect not kept)."""
         if self.layout == "i420":

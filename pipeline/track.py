@@ -451,7 +451,7 @@ class SceneCutDetector:
     @staticmethod
     def signature(frame: Frame) -> np.ndarray:
         """A frame's normalised 32-bin gray histogram (small enough to send between processes)."""
-        gray = cv2.cvtColor(frame.shrunk(64, 36), cv2.COLOR_BGR2GRAY)
+        gray = frame.shrunk_gray(64, 36)
         hist = cv2.calcHist([gray], [0], None, [32], [0, 256])
         cv2.normalize(hist, hist)
         return hist

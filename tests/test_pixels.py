@@ -81,3 +81,10 @@ def test_bench_times_every_decoding_path(demo_clip):
     fps = decode_fps(demo_clip, repeats=1)
     assert set(fps) == {"pyav", "pyav_bgr", "opencv", "pyav_ready", "opencv_ready"}
     assert all(value > 0 for value in fps.values())
+
+
+def test_small_gray_is_the_block_mean_in_either_layout(i420):
+    planar = Frame(0, 0.0, i420, layout="i420").shrunk_gray(32, 18)
+    bgr = Frame(0, 0.0, pixels.to_bgr(i420)).shrunk_gray(32, 18)
+    assert planar.shape == bgr.shape == (18, 32)
+    assert np.abs(planar.astype(int) - bgr).max() <= 2
