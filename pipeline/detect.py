@@ -28,7 +28,6 @@ import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 from lightemo_video.model.errors import LightEmoError, ModelError
-from lightemo_video.pipeline import pixels
 from lightemo_video.pipeline.records import FaceDetections, Frame
 from lightemo_video.pipeline.track import iou_matrix
 
