@@ -37,6 +37,7 @@ from lightemo_video.pipeline.sources import Segment, Source, VideoFileSource, Vi
 from lightemo_video.pipeline.track import (
     ConfirmedFaces,
     FaceTracker,
+    FollowedBoxes,
     SceneCutDetector,
     TrackerConfig,
 )
@@ -114,28 +115,33 @@ def classify_frames(frames: Source, stages: Stages) -> Iterator[tuple[Frame, Fac
     Yields each frame with its faces (``probs`` set, no ids yet), also frames without faces.
     """
     batch: list[Frame] = []
+    followed = FollowedBoxes(stages.config.tracker, stages.min_score)
     for frame in frames:
         batch.append(frame)
         if len(batch) == stages.config.batch_frames:
-            yield from _classify_batch(batch, stages)
+            yield from _classify_batch(batch, stages, followed)
             batch = []
     if batch:
-        yield from _classify_batch(batch, stages)
+        yield from _classify_batch(batch, stages, followed)
 
 
-def _classify_batch(batch: list[Frame], stages: Stages) -> Iterator[tuple[Frame, FaceDetections]]:
-    """Only confident faces are classified and get an appearance signature (for
-    re-identification): weak ones (kept for tracking, never rows) get zeros, as classifying
-    them would cost about as much as detection."""
+def _classify_batch(
+    batch: list[Frame], stages: Stages, followed: FollowedBoxes
+) -> Iterator[tuple[Frame, FaceDetections]]:
+    """Classifies the boxes ``followed`` marks (confident faces, and weak ones near a face
+    of the previous frame, which may continue it); other weak boxes (tracking only) get
+    zeros, as classifying them all would cost about as much as detection. Confident faces
+    also get an appearance signature (for re-identification)."""
     found = [stages.detector.detect(frame) for frame in batch]
-    strong = [faces.score >= stages.min_score for faces in found]
-    confident = [faces.select(keep) for faces, keep in zip(found, strong, strict=True)]
-    classified = stages.classifier.classify(batch, confident)
-    for frame, faces, keep, done in zip(batch, found, strong, classified, strict=True):
+    marked = [followed.mark(faces) for faces in found]
+    chosen = [faces.select(keep) for faces, keep in zip(found, marked, strict=True)]
+    classified = stages.classifier.classify(batch, chosen)
+    for frame, faces, keep, done in zip(batch, found, marked, classified, strict=True):
         probs = np.zeros((len(faces), NUM_CLASSES), np.float32)
         probs[keep] = done.probs
+        strong = faces.score >= stages.min_score
         looks = np.zeros((len(faces), APPEARANCE_DIM), np.float32)
-        looks[keep] = appearance_vectors(frame, faces.xyxy[keep])
+        looks[strong] = appearance_vectors(frame, faces.xyxy[strong])
         yield frame, faces.with_probs(probs).with_appearance(looks)
 
 

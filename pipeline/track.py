@@ -40,8 +40,12 @@ class TrackerConfig:
         weak_iou_threshold: minimum overlap for a weak box (below the detector's score
             threshold) to keep a track alive; stricter, as weak boxes are often background.
         weak_score: weak boxes down to this detector score are looked at; 1 turns the
-            second stage off. Lower bridges more turned or blurred moments, at the cost of
-            classifying more background boxes that never become rows.
+            second stage off. A weak box that continues a confirmed face seen on the last
+            frame becomes one of its rows (weak boxes never start a face). Lower finds
+            more of a face's turned or blurred frames, and classifies more boxes.
+        follow_iou: a weak box is classified (may become a row) only if it overlaps, by
+            this IoU, a box kept on the previous analysed frame (see :class:`FollowedBoxes`),
+            so background boxes far from any face cost nothing.
         max_age_s: how long a lost track waits for its face to come back. Longer bridges
             missed detections and occlusions; too long can hand a departed face's id to
             a newcomer near the predicted spot.
@@ -66,6 +70,7 @@ class TrackerConfig:
     iou_threshold: float = 0.2
     weak_iou_threshold: float = 0.5
     weak_score: float = 0.3
+    follow_iou: float = 0.5
     max_age_s: float = 1.0
     confirm_frames: int = 3
     confirm_s: float = 0.2
@@ -179,6 +184,40 @@ class _Track:
         return mean_signature(np.stack([look for _, look in self.looks]))
 
 
+class FollowedBoxes:
+    """Marks the boxes worth classifying, frame after frame: confident ones, and weak ones
+    (down to ``weak_score``) that overlap, by ``follow_iou``, a box marked on the previous
+    analysed frame whose chain of such overlaps leads back to a confident box at most
+    ``max_age_s`` ago. Only those weak boxes can continue a face as rows; a weak box that
+    stays put in the background stops being marked once no confident box is near it.
+
+    The analysing task and the tracker both run it; a task that starts mid-video knows no
+    previous frame and marks every weak box of its first frame as if just confident, so it
+    classifies a superset of what the tracker, which saw the frames before, will use.
+    """
+
+    def __init__(self, config: TrackerConfig, min_score: float) -> None:
+        self.config, self.min_score = config, min_score
+        self._boxes: np.ndarray | None = None  # boxes marked on the last frame
+        self._since: np.ndarray = np.zeros(0)  # when each one's chain left a confident box
+
+    def mark(self, faces: FaceDetections) -> np.ndarray:
+        """bool (n,): which of this frame's faces are marked (call once per frame)."""
+        now = faces.timestamp_s
+        strong = faces.score >= self.min_score
+        weak = ~strong & (faces.score >= self.config.weak_score)
+        since = np.where(strong, now, -np.inf)
+        if self._boxes is None:
+            since[weak] = now
+        elif len(self._boxes) and weak.any():
+            overlap = iou_matrix(faces.xyxy, self._boxes) >= self.config.follow_iou
+            chained = np.where(overlap, self._since[None, :], -np.inf).max(axis=1)
+            since[weak] = chained[weak]
+        marked = now - since <= self.config.max_age_s
+        self._boxes, self._since = faces.xyxy[marked], since[marked]
+        return marked
+
+
 @dataclass
 class FaceTracker:
     """Per-video (or per-stream) tracker; all state lives in the instance.
@@ -202,9 +241,11 @@ class FaceTracker:
     _next_key: int = field(default=1, init=False)
     _now: float | None = field(default=None, init=False)
     _gallery: list[_Track] = field(default_factory=list, init=False)  # ended faces, newest last
+    _followed: FollowedBoxes = field(init=False)
 
     def __post_init__(self) -> None:
         self._next_id = self.first_id
+        self._followed = FollowedBoxes(self.config, self.min_score)
 
     def update(self, faces: FaceDetections, scene_cut: bool = False) -> FaceDetections:
         """The confirmed, confident faces of this frame, with ``face_id`` set.
@@ -221,8 +262,9 @@ class FaceTracker:
 
     def track(self, faces: FaceDetections, scene_cut: bool = False) -> FaceDetections:
         """All of this frame's faces with a code in ``face_id``: the id of a confirmed track
-        for a confident face, minus the key of an unconfirmed track (see :meth:`fate`), 0
-        for a weak face (never a row)."""
+        for a confident face (or a weak one from ``follow_score`` up that continues it),
+        minus the key of an unconfirmed track (see :meth:`fate`), 0 for the other weak
+        faces (never rows)."""
         now = faces.timestamp_s
         self._advance(now, scene_cut)
         codes = np.zeros(len(faces), dtype=np.int64)
@@ -236,7 +278,9 @@ class FaceTracker:
         )
         # 2. weak boxes continue those of them that were seen on the last frame;
         recent = [t for t in lost if not t.missed]
-        self._associate(recent, faces, np.flatnonzero(weak), self.config.weak_iou_threshold, None)
+        follows = np.zeros(len(faces), dtype=np.int64)
+        self._associate(recent, faces, np.flatnonzero(weak), self.config.weak_iou_threshold, follows, weak=True)
+        codes = np.where(weak & self._followed.mark(faces), follows, codes)
         for t in lost:
             t.missed = t.last_s < now
         # 3. the other confident boxes continue unconfirmed tracks, or start new ones.
@@ -320,10 +364,12 @@ class FaceTracker:
         faces: FaceDetections,
         candidates: np.ndarray,
         iou_threshold: float,
-        codes: np.ndarray | None,
+        codes: np.ndarray,
+        weak: bool = False,
     ) -> list[_Track]:
         """Match ``tracks`` to the faces at indices ``candidates``; update the matched ones
-        and write their codes (None: a weak stage, no codes). Returns the unmatched tracks."""
+        and write their codes (a weak box's look is not remembered). Returns the
+        unmatched tracks."""
         if not tracks:
             return []
         predicted = np.stack([t.motion.box for t in tracks])
@@ -331,11 +377,10 @@ class FaceTracker:
         for i, j in match_boxes(predicted, faces.xyxy[candidates], iou_threshold):
             track, face = tracks[i], int(candidates[j])
             track.see(faces.xyxy[face], faces.timestamp_s)
-            if codes is not None:
+            if not weak:
                 self._remember(track, faces, face)
             self._confirm_if_due(track)
-            if codes is not None:
-                codes[face] = track.face_id or -track.key
+            codes[face] = track.face_id or -track.key
             matched.add(i)
         return [t for i, t in enumerate(tracks) if i not in matched]
 

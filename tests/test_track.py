@@ -71,6 +71,23 @@ def test_the_predicted_box_follows_a_walking_face_through_an_occlusion():
     assert ids + [tracker.update(_frame(0.9, _box(180))).face_id.tolist()] == [[1]] * 7
 
 
+def test_weak_boxes_are_marked_only_near_a_face_of_the_previous_frame():
+    from lightemo_video.pipeline.track import FollowedBoxes
+
+    config = TrackerConfig()
+    faces = FaceDetections(
+        0, 0.0, np.array([_box(0), _box(5), _box(300)], np.float32), np.array([0.9, 0.4, 0.4], np.float32)
+    )
+    started_here = FollowedBoxes(config, min_score=0.6)  # a task starting mid-video
+    assert started_here.mark(faces).tolist() == [True, True, True]  # knows no past: all
+    from_start = FollowedBoxes(config, min_score=0.6)
+    assert from_start.mark(faces.select(np.array([0]))).tolist() == [True]  # the face alone
+    turned = FaceDetections(1, 0.1, faces.xyxy + 3, np.array([0.4, 0.4, 0.4], np.float32))
+    assert from_start.mark(turned).tolist() == [True, True, False]  # the far box is not
+    assert from_start.mark(FaceDetections.empty(2, 0.2)).tolist() == []
+    assert from_start.mark(turned).tolist() == [False, False, False]  # nothing to follow
+
+
 def test_box_filter_estimates_velocity_in_pixels_per_second():
     motion = BoxFilter(np.array(_box(0), np.float64))
     for k in range(1, 20):
@@ -81,14 +98,15 @@ def test_box_filter_estimates_velocity_in_pixels_per_second():
     assert abs(motion.box[0] - (4 * 19 + 50)) < 5
 
 
-def test_weak_boxes_keep_a_track_alive_but_never_start_one_or_make_a_row():
-    config = TrackerConfig(confirm_frames=1, confirm_s=0.0, max_age_s=0.25)
+def test_weak_boxes_continue_a_face_as_rows_but_never_start_one():
+    config = TrackerConfig(confirm_frames=1, confirm_s=0.0, max_age_s=0.3)
     tracker = FaceTracker(config, min_score=0.6)
     assert tracker.update(_frame(0.0, _box(0), score=0.9)).face_id.tolist() == [1]
-    for k in range(1, 6):  # the face turns away: 0.5 s of weak boxes only
-        tracked = tracker.track(_frame(k / 10, _box(0), score=0.4))
-        assert tracked.face_id.tolist() == [0]  # tracked, but not a row (update drops it)
-    assert tracker.update(_frame(0.6, _box(0), score=0.9)).face_id.tolist() == [1]
+    turned = [tracker.track(_frame(k / 10, _box(4 * k), score=0.4)).face_id.tolist() for k in range(1, 6)]
+    # the face turns away for 0.5 s: its weak boxes are its rows up to max_age_s after
+    # the last confident one, then keep the track alive only
+    assert turned == [[1], [1], [1], [0], [0]]
+    assert tracker.update(_frame(0.6, _box(24), score=0.9)).face_id.tolist() == [1]
     lone = FaceTracker(config, min_score=0.6)
     assert [
         lone.track(_frame(k / 10, _box(300), score=0.5)).face_id.tolist() for k in range(5)
