@@ -58,6 +58,8 @@ SECRET_PARAMS = frozenset(
         "secret",
         "signature",
         "sig",
+        "awsaccesskeyid",
+        "googleaccessid",
         "x-amz-credential",
         "x-amz-signature",
         "x-amz-security-token",

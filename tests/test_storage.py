@@ -25,7 +25,7 @@ from tests.conftest import DEMO_CLIP, ROOT, missing_system_component
 from tests.object_store import free_port, start_s3_server
 
 BUCKET = "recordings"
-ANALYZE = ["--sample-fps", "5", "--segment-frames", "60"]  # 3 segments of the 8 s clip
+ANALYZE = ["--sample-fps", "5", "--segment-frames", "60"]  # 4 segments of the 8 s clip
 TABLES = ("detections.parquet", "timeline.parquet", "faces.parquet")
 CLIP = f"{BUCKET}/in/2024/day1/astronaut_demo.mp4"
 OBJECTS = {
@@ -110,7 +110,8 @@ def _wait_for_cluster(head: subprocess.Popen, address: str) -> None:
         if head.poll() is not None:
             reason = head.stderr.read().decode(errors="replace").strip().splitlines()[-1:]
             missing_system_component(f"ray start --head failed: {reason}")
-        done = subprocess.run([sys.executable, "-c", check, address], capture_output=True, timeout=120)
+        env = {**os.environ, "RAY_AUTH_MODE": "token"}  # `ray start` clusters want their token
+        done = subprocess.run([sys.executable, "-c", check, address], capture_output=True, timeout=120, env=env)
         if done.returncode == 0:
             return
         time.sleep(2)
@@ -209,7 +210,7 @@ def test_object_storage_on_a_cluster_matches_a_local_run(s3, cluster, tmp_path):
     assert len(ids) == 2 and all(i.startswith("astronaut_demo-") for i in ids)  # same stem twice
     for vid in ids:
         run = json.loads(storage.read_object(f"{out}{vid}/run.json"))
-        assert run["status"] == "ok" and run["segments"] == 3 and run["etag"]
+        assert run["status"] == "ok" and run["segments"] == 4 and run["etag"]
         for name in TABLES:
             remote = read_s3_table(f"{out}{vid}/{name}")
             expected = pd.read_parquet(local / "astronaut_demo" / name)
@@ -221,8 +222,9 @@ def test_object_storage_on_a_cluster_matches_a_local_run(s3, cluster, tmp_path):
     everything = done.stdout + done.stderr + "".join(
         storage.read_object(f"{out}{n}").decode() for n in names if n.endswith((".json", ".html"))
     )
-    assert s3.secret not in everything and "X-Amz-Signature=***" in everything
-    assert signed.split("X-Amz-Signature=")[1][:16] not in everything
+    assert "Signature=***" in everything
+    for secret in (s3.secret, s3.key_id, signed.split("Signature=")[1].split("&")[0]):
+        assert secret not in everything
 
     before = {vid: storage.read_object(f"{out}{vid}/run.json") for vid in ids}
     again = cli("analyze", f"s3://{BUCKET}/in/", signed, "--out", out, "--ray-address", cluster, *ANALYZE)
