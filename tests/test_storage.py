@@ -13,16 +13,20 @@ import sys
 import tempfile
 import time
 
+import cv2
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from lightemo_video.model.errors import InputError
 from lightemo_video.pipeline import outputs, storage
 from lightemo_video.pipeline.destinations import open_output
+from lightemo_video.pipeline.monitor import CameraMonitor
 from lightemo_video.pipeline.sources import find_inputs, probe_video
 
 from tests.conftest import DEMO_CLIP, ROOT, missing_system_component
 from tests.object_store import free_port, start_s3_server
+from tests.test_monitor import ScriptedSource
+from tests.test_monitor import config as monitor_config
 
 BUCKET = "recordings"
 ANALYZE = ["--sample-fps", "5", "--segment-frames", "60"]  # 4 segments of the 8 s clip
@@ -259,3 +263,50 @@ def test_a_rerun_on_object_storage_replaces_the_video_as_a_unit(s3):
         assert out.read_run("vid") == {"status": "ok", "run": 2}
         assert storage.read_object(f"{url}vid/a.parquet") == b"run 2"
         assert (out.work / "vid" / "a.parquet").read_text() == "run 2"
+
+
+class PacedSource(ScriptedSource):
+    """A scripted camera that sends a frame every 0.25 s, so parts roll while it runs."""
+
+    def newest(self, after: int, timeout: float):
+        time.sleep(0.25)
+        return super().newest(after, timeout)
+
+
+def test_monitor_uploads_each_part_as_it_rolls_and_resumes_from_the_bucket(s3):
+    """Parts reach the bucket while the camera runs; a later run on another machine (a
+    fresh local folder) continues the stream's frame index and part numbers."""
+    cap = cv2.VideoCapture(str(DEMO_CLIP))
+    script = [(cap.read()[1], 0.2 * i, 1) for i in range(8)]
+    cap.release()
+    url = f"s3://{BUCKET}/cameras/"
+    parts_before_stop = []
+
+    def run_once() -> None:
+        box = {}
+
+        def stopping() -> None:
+            parts_before_stop.append([n for n in storage.list_names(url) if "/part-" in n])
+            box["monitor"].stop()
+
+        def factory(camera, stream_config, first_index, origin):
+            return PacedSource(script, first_index, origin, stopping)
+
+        box["monitor"] = CameraMonitor(
+            "rtsp://user:pw@cam/x", url, monitor_config(roll_seconds=0.6, sample_fps=0), source_factory=factory
+        )
+        box["monitor"].run(duration_s=30)
+        box["monitor"].output.close()
+
+    run_once()
+    run_once()
+    first_run, second_run = parts_before_stop
+    assert len(first_run) >= 1 and len(second_run) > len(first_run)  # uploaded on roll
+    names = storage.list_names(url)
+    parts = [n for n in names if n.startswith("cam-554-x/part-")]
+    assert [p.rsplit("-", 1)[1] for p in parts] == [f"{i:06d}.parquet" for i in range(len(parts))]
+    rows = pd.concat([read_s3_table(f"{url}{p}") for p in parts], ignore_index=True)
+    assert rows["frame_index"].tolist() == list(range(16))
+    assert {"cam-554-x/status.json", "cam-554-x/faces.parquet", "cam-554-x/timeline.parquet"} <= set(names)
+    status = json.loads(storage.read_object(f"{url}cam-554-x/status.json"))
+    assert status["state"] == "stopped" and "pw" not in json.dumps(status)
