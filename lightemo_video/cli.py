@@ -448,7 +448,13 @@ def export_command(
 
 
 
-@app.command(epilog=_examples("bench --clip interview.mp4 --workers 4", "bench --clip interview.mp4 --model fast --detector haar"))
+@app.command(
+    epilog=_examples(
+        "bench --clip interview.mp4 --workers 4",
+        "bench --clip interview.mp4 --model fast --detector haar",
+        "bench --scaling --cores-per-node 16",
+    )
+)
 def bench(
     clip: Annotated[Path, typer.Option(help="Video to analyse, every frame.")] = Path(
         "../shared/sample_videos/face2face_demo_obama.mp4"
@@ -461,11 +467,22 @@ def bench(
     peer_python: Annotated[
         str | None, typer.Option(help="Python with the `fer` package, to time it side by side.")
     ] = None,
+    scaling: Annotated[
+        bool,
+        typer.Option(
+            help="Instead: frames/s with 1 and 2 workers on the clip repeated 10 times (default "
+            "--sample-fps), the scaling efficiency, and the nodes 1,000 hours of 1080p a day need."
+        ),
+    ] = False,
+    cores_per_node: Annotated[int, typer.Option(help="Cores per node, for --scaling's estimate.")] = 16,
 ) -> None:
-    """Measure analysed frames/s end to end next to decode-only frames/s (and fer's)."""
+    """Measure analysed frames/s end to end next to decode-only frames/s (and fer's), or
+    how throughput scales with workers (--scaling)."""
     from lightemo_video.jobs.bench import bench as run_bench
 
     _setup_logging()
+    if scaling:
+        return _bench_scaling(clip, out, cores_per_node)
     try:
         result = run_bench(clip, out, workers, None, detector, peer_python, model, tta)
     except LightEmoError as exc:
@@ -480,6 +497,33 @@ def bench(
         + (f", fer {result['fer_peer']['fps']} frames/s ({result['speedup_vs_fer']}x)" if "fer_peer" in result else "")
     )
     typer.echo(out / "bench.json")
+
+
+def _bench_scaling(clip: Path, out: Path, cores_per_node: int) -> None:
+    """``bench --scaling``: run it and print one line per worker count and the estimate."""
+    from lightemo_video.jobs.bench import scaling
+
+    try:
+        result = scaling(clip, out, cores_per_node=cores_per_node)
+    except LightEmoError as exc:
+        raise _fail(exc) from None
+    err.print(
+        f"{result['clip']} ({result['resolution']}, {result['frames']} frames, sample {result['sample_fps']} fps) "
+        f"on {result['machine']['cpu']}, decode-only {result['decode_only_frames_per_s']} frames/s:"
+    )
+    for run in result["runs"]:
+        err.print(
+            f"  {run['workers']} worker(s): {run['video_frames_per_s']} video frames/s "
+            f"({run['analysed_frames_per_s']} analysed), {run['realtime_factor']}x real time, "
+            f"efficiency {run['efficiency']:.0%}"
+        )
+    e = result["estimate"]
+    err.print(
+        f"1080p needs {e['worker_seconds_per_video_second_1080p']} worker-s per video second: "
+        f"{e['hours_per_day']:.0f} hours a day need {e['cores']} cores = {e['nodes']} nodes of "
+        f"{e['cores_per_node']} cores"
+    )
+    typer.echo(out / "scaling.json")
 
 
 @app.command(
