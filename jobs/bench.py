@@ -147,8 +147,8 @@ def concat_clip(clip: Path, repeats: int, folder: Path) -> Path:
     listing.write_text(f"file '{quoted}'\n" * repeats)
     target = folder / f"{Path(clip).stem}-x{repeats}{Path(clip).suffix}"
     subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "concat",
-         "-safe", "0", "-i", str(listing), "-c", "copy", str(target)],
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+         "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(target)],
         check=True,
     )
     return target
@@ -204,7 +204,7 @@ def scaling(
         "decode_only_frames_per_s": decode,
         "runs": runs,
     }
-    result["estimate"] = nodes_needed(result, cores_per_node=cores_per_node, hours_per_day=hours_per_day)
+    result["estimate"] = nodes_needed(result, hours_per_day, cores_per_node)
     write_json(out_dir / "scaling.json", result)
     return result
 

@@ -236,7 +236,9 @@ def analyze(
             show_default=False,
         ),
     ],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output folder, or s3:// / gs:// prefix.")] = "outputs",
+    out: Annotated[
+        str, typer.Option("--out", "-o", help="Output folder, or s3:// / gs:// prefix.")
+    ] = "outputs",
     sample_fps: Annotated[
         float, typer.Option(help="Frames analysed per second of video; 0 = every frame.")
     ] = 10.0,
@@ -288,7 +290,9 @@ def analyze(
     except LightEmoError as exc:
         raise _fail(exc) from None
     with destination:
-        _analyze_into(destination, videos, len(missing), config, workers, ray_address, force, annotate)
+        _analyze_into(
+            destination, videos, len(missing), config, workers, ray_address, force, annotate
+        )
 
 
 def _analyze_into(
@@ -364,12 +368,17 @@ def _write_reports(out: Output, reports: list, annotate: bool) -> None:
     try:
         for report in reports:
             if report.status in ("ok", "skipped"):
-                out.push(build_reports(
-                    out.folder(report.video_id), annotate=annotate, missing_only=report.status == "skipped"
-                ))
+                skipped = report.status == "skipped"
+                folder = out.folder(report.video_id)
+                out.push(build_reports(folder, annotate=annotate, missing_only=skipped))
     except LightEmoError as exc:
         err.print(f"[yellow]warning:[/] report not written: {escape(str(exc))}", highlight=False)
     _write_index(out)
+
+
+def _tables(name: str) -> bool:
+    """The files of an output folder an export reads (no pictures, pages or videos)."""
+    return name.endswith((".parquet", ".json"))
 
 
 def _index_inputs(name: str) -> bool:
@@ -439,7 +448,7 @@ def export_command(
 ) -> None:
     """Export timelines for spreadsheets, pandas or DuckDB."""
     try:
-        with _outputs_at(video_dir, keep=lambda name: name.endswith((".parquet", ".json"))) as (_, local):
+        with _outputs_at(video_dir, keep=_tables) as (_, local):
             text = export(local, format, level, output)
     except LightEmoError as exc:
         raise _fail(exc) from None
@@ -474,7 +483,9 @@ def bench(
             "--sample-fps), the scaling efficiency, and the nodes 1,000 hours of 1080p a day need."
         ),
     ] = False,
-    cores_per_node: Annotated[int, typer.Option(help="Cores per node, for --scaling's estimate.")] = 16,
+    cores_per_node: Annotated[
+        int, typer.Option(help="Cores per node, for --scaling's estimate.")
+    ] = 16,
 ) -> None:
     """Measure analysed frames/s end to end next to decode-only frames/s (and fer's), or
     how throughput scales with workers (--scaling)."""
@@ -508,8 +519,9 @@ def _bench_scaling(clip: Path, out: Path, cores_per_node: int) -> None:
     except LightEmoError as exc:
         raise _fail(exc) from None
     err.print(
-        f"{result['clip']} ({result['resolution']}, {result['frames']} frames, sample {result['sample_fps']} fps) "
-        f"on {result['machine']['cpu']}, decode-only {result['decode_only_frames_per_s']} frames/s:"
+        f"{result['clip']} ({result['resolution']}, {result['frames']} frames, "
+        f"sample {result['sample_fps']} fps) on {result['machine']['cpu']}, "
+        f"decode-only {result['decode_only_frames_per_s']} frames/s:"
     )
     for run in result["runs"]:
         err.print(
@@ -663,7 +675,8 @@ def report(
     folder: Annotated[
         str,
         typer.Argument(
-            help="An output folder (OUT) or one video folder (OUT/<video_id>); local, s3:// or gs://.",
+            help="An output folder (OUT) or one video folder (OUT/<video_id>); local, s3:// or "
+            "gs://.",
             show_default=False,
         ),
     ],
@@ -705,7 +718,9 @@ def report(
 
 
 @contextmanager
-def _outputs_at(location: str, keep: Callable[[str], bool] | None = None) -> Iterator[tuple[Output, Path]]:
+def _outputs_at(
+    location: str, keep: Callable[[str], bool] | None = None
+) -> Iterator[tuple[Output, Path]]:
     """An output folder or object storage prefix, and a local folder with its files
     (``keep`` filters their names) for readers made for folders.
 

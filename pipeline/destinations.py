@@ -48,7 +48,10 @@ class Output:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -61,9 +64,11 @@ class Output:
         outputs.check_writable_folder(self.work)
 
     def read_run(self, video_id: str) -> dict | None:
+        """The video's published ``run.json``, or None (none, or unreadable)."""
         return outputs.read_run(self.work / video_id)
 
     def is_complete(self, video_id: str) -> bool:
+        """Whether the video's published result is ok and has all its tables."""
         return outputs.is_complete(self.work / video_id)
 
     def publish(self, staged: Path, video_id: str) -> None:
@@ -95,8 +100,9 @@ class Output:
         except LightEmoError as exc:
             if str(self.work) == self.label:
                 raise
-            local = str(self.work)
-            raise type(exc)(exc.source.replace(local, self.label), exc.reason.replace(local, self.label)) from None
+            local, label = str(self.work), self.label
+            source, reason = exc.source.replace(local, label), exc.reason.replace(local, label)
+            raise type(exc)(source, reason) from None
 
     def close(self) -> None:
         """Release the local copy, if any."""
@@ -116,7 +122,8 @@ class ObjectOutput(Output):
             storage.write_object(probe, b"")
             storage.delete_objects([probe])
         except (OSError, LightEmoError) as exc:
-            raise OutputError(self.label, f"cannot write here ({storage.reason(exc, self.url)})") from None
+            reason = storage.reason(exc, self.url)
+            raise OutputError(self.label, f"cannot write here ({reason})") from None
 
     def read_run(self, video_id: str) -> dict | None:
         try:
@@ -193,5 +200,6 @@ def open_output(location: Location) -> Output:
     if not storage.is_url(location):
         return Output(Path(location))
     if str(location).split("://", 1)[0].lower() not in storage.OBJECT_SCHEMES:
-        raise OutputError(storage.display(location), "cannot write to http(s) URLs; use a folder, s3:// or gs://")
+        reason = "cannot write to http(s) URLs; use a folder, s3:// or gs://"
+        raise OutputError(storage.display(location), reason)
     return ObjectOutput(str(location))

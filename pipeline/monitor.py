@@ -14,7 +14,8 @@ into Parquet parts::
 
 Every file is written atomically; with an ``s3://`` or ``gs://`` output, each file is
 written locally and uploaded as one object as soon as it is written (each part when it
-rolls), and a restarted camera first fetches its parts to resume from. A stop (Ctrl-C, SIGTERM, ``--duration``) writes the
+rolls), and a restarted camera first fetches its parts to resume from. A stop (Ctrl-C,
+SIGTERM, ``--duration``) writes the
 rows analysed so far as a last part, so no analysed row is lost or written twice. A
 later run into the same folder continues the stream's ``frame_index``, face ids, part
 numbers and ``timestamp_s`` clock, so rows stay unique per (frame_index, face_id).
@@ -325,6 +326,10 @@ class CameraMonitor:
                 with self._lock:
                     self._state = STOPPED
                 final = self._write_status(time.monotonic())
+                if self._unsent:
+                    unsent = len(self._unsent)
+                    log.warning("%s: %d file(s) could not be uploaded", self.stream_id, unsent)
+                self.output.close()  # the local copy of an object storage output
         log.info("%s: stopped after %d analysed frames", self.masked_url, self._analysed)
         return final
 
@@ -395,8 +400,8 @@ class CameraMonitor:
         write_table(self.folder / FACES, aggregate.faces(self._summary), schema.FACES)
         self._publish(self.folder / TIMELINE, self.folder / FACES)
         try:
-            # the pictures follow the parts
-            self._publish(plot_timeline(self.folder, self._summary), write_camera_report(self.folder, self._summary))
+            plot = plot_timeline(self.folder, self._summary)  # the pictures follow the parts
+            self._publish(plot, write_camera_report(self.folder, self._summary))
         except (LightEmoError, OSError, ValueError) as exc:
             log.warning("timeline.png/report.html not updated: %s", exc)
 

@@ -304,6 +304,7 @@ def analyze_videos(
                 failed.add(vid)
                 job.abort()
                 reason, input_fault = _task_failure_reason(exc)
+                reason = storage.scrub(reason, job.info.path)  # FFmpeg's errors may quote the URL
                 reports.append(
                     _failed(out, vid, job.info.path, reason, config, fingerprint, notify, keep=not input_fault)
                 )

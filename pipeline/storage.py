@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 from lightemo_video.model.errors import InputError
-from lightemo_video.pipeline.streams import mask_url
+from lightemo_video.pipeline.streams import mask_url, redact
 
 OBJECT_SCHEMES = frozenset({"s3", "gs", "gcs"})
 HTTP_SCHEMES = frozenset({"http", "https"})
@@ -67,6 +67,12 @@ def display(location: Location) -> Location:
     """``location`` as it may be shown, logged and stored: a URL as text with its
     credentials masked, a local path unchanged."""
     return mask_url(str(location)) if is_url(location) else location
+
+
+def scrub(text: str, location: Location) -> str:
+    """``text`` (a third-party message that may quote ``location``) with the URL's
+    credentials masked."""
+    return redact(text, str(location)) if is_url(location) else text
 
 
 def name_of(location: Location) -> str:
@@ -160,7 +166,7 @@ def reason(exc: BaseException, url: str) -> str:
         )
     if re.search(r"InvalidAccessKeyId|SignatureDoesNotMatch|INVALID_ACCESS_KEY|SIGNATURE", text):
         return "the storage server rejected the credentials"
-    if re.search(r"NETWORK_CONNECTION|curlCode|Could not connect|timed out|Connection refused", text):
+    if re.search(r"NETWORK_CONNECTION|curlCode|Could not connect|timed out|refused", text):
         endpoint = s3_endpoint() if urlsplit(url).scheme == "s3" else None
         where = f" at {mask_url(endpoint)}" if endpoint else ""
         wait = f"{CONNECT_TIMEOUT_S:.0f} s"
