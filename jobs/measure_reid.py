@@ -43,10 +43,10 @@ def detect_clip(
         keep = faces.score >= min_score
         began = time.perf_counter()
         looks = np.zeros((len(faces), APPEARANCE_DIM), np.float32)
-        looks[keep] = appearance_vectors(frame.image, faces.xyxy[keep])
+        looks[keep] = appearance_vectors(frame, faces.xyxy[keep])
         spent += time.perf_counter() - began
         records.append(faces.with_appearance(looks))
-        cuts.append(scenes.is_cut(frame.image))
+        cuts.append(scenes.is_cut(frame))
     return records, cuts, 1000 * spent / max(len(records), 1)
 
 

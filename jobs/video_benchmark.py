@@ -38,7 +38,7 @@ from lightemo_video.model.data import FaceSet, load_faces, stratified_split
 from lightemo_video.model.errors import DataError
 from lightemo_video.model.ferplus import DEFAULT_FERPLUS_DIR, vote_distributions
 from lightemo_video.model.labels import EMOTIONS, NUM_CLASSES
-from lightemo_video.pipeline.analyze import AnalyzeConfig, Stages
+from lightemo_video.pipeline.analyze import AnalyzeConfig, Stages, smoothing_prior
 from lightemo_video.pipeline.outputs import write_json
 from lightemo_video.pipeline.records import FaceDetections
 from lightemo_video.pipeline.smoothing import Smoothing, smooth_detections
@@ -269,8 +269,9 @@ def score_benchmark(
               "model": config.model or "default", "detection": detection_scores(truth, detections)}
     for smoothing in [Smoothing("none"), *[s for s in smoothings if s.method != "none"]]:
         name = smoothing.method if smoothing.method == "none" else f"{smoothing.method}-{smoothing.dwell_s:g}s"
-        smoothed = smooth_detections(detections, smoothing) if smoothing.method != "none" else detections
-        truth_smoothed = smooth_detections(oracle, smoothing) if smoothing.method != "none" else oracle
+        prior = smoothing_prior(config)
+        smoothed = smooth_detections(detections, smoothing, prior) if smoothing.method != "none" else detections
+        truth_smoothed = smooth_detections(oracle, smoothing, prior) if smoothing.method != "none" else oracle
         result[name] = {
             "pipeline": emotion_scores(truth, smoothed, detected=True),
             "oracle_boxes": emotion_scores(truth, truth_smoothed, detected=False),

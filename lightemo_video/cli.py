@@ -487,8 +487,8 @@ def bench(
         int, typer.Option(help="Cores per node, for --scaling's estimate.")
     ] = 16,
 ) -> None:
-    """Measure analysed frames/s end to end next to decode-only frames/s (and fer's), or
-    how throughput scales with workers (--scaling)."""
+    """Measure analysed frames/s end to end next to decoding frames per CPU second (and
+    fer's), or how throughput scales with workers (--scaling)."""
     from lightemo_video.jobs.bench import bench as run_bench
 
     _setup_logging()
@@ -498,11 +498,11 @@ def bench(
         result = run_bench(clip, out, workers, None, detector, peer_python, model, tta)
     except LightEmoError as exc:
         raise _fail(exc) from None
-    a = result["analyze"]
+    a, d = result["analyze"], result["decode_frames_per_cpu_s"]
     err.print(
         f"{clip.name} ({result['resolution']}, {result['frames']} frames, {result['cpus']} CPUs, "
-        f"{result['detector']}, {result['model']} tta={result['tta']}): decode-only {result['decode_only_frames_per_s']} frames/s "
-        f"(OpenCV {result['decode_only_opencv_frames_per_s']}), "
+        f"{result['detector']}, {result['model']} tta={result['tta']}): decoding {d['pyav']} frames per CPU second "
+        f"(OpenCV to BGR {d['opencv']}), ready for detection {d['pyav_ready']} (OpenCV {d['opencv_ready']}), "
         f"analyze {a['frames_per_s']} frames/s, a face in {a['frames_with_face']:.1%} of frames, "
         f"{a['frames_with_more_than_one_face']} frames with more than one face"
         + (f", fer {result['fer_peer']['fps']} frames/s ({result['speedup_vs_fer']}x)" if "fer_peer" in result else "")

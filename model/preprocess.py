@@ -52,27 +52,27 @@ def preprocess_faces(faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     return out
 
 
-def crop_faces(frame: np.ndarray, xyxy: np.ndarray, margin: float = 0.1) -> list[np.ndarray]:
-    """Cut each box out of a frame, widened by ``margin`` of its size on every side.
+def crop_boxes(
+    height: int, width: int, xyxy: np.ndarray, margin: float = 0.1
+) -> list[tuple[int, int, int, int]]:
+    """Pixel bounds (x1, y1, x2, y2) of each box widened by ``margin`` of its size on
+    every side and clipped to a ``height`` x ``width`` frame, at least 1x1.
 
     A small margin makes detector crops look like FER2013's, which show a little
-    forehead and chin around the face; the crop is clipped at the frame edges.
+    forehead and chin around the face.
 
     Args:
-        frame: (h, w) or (h, w, 3) uint8 image.
+        height, width: the frame's size in pixels.
         xyxy: (n, 4) float boxes in pixels, x1 y1 x2 y2.
         margin: fraction of the box width/height added on each side.
-
-    Returns:
-        n crops, each at least 1x1 pixel.
     """
-    h, w = frame.shape[:2]
-    crops = []
+    bounds = []
     for x1, y1, x2, y2 in np.asarray(xyxy, dtype=np.float32).reshape(-1, 4):
         mx, my = (x2 - x1) * margin, (y2 - y1) * margin
-        a = int(np.clip(np.floor(x1 - mx), 0, w - 1))
-        b = int(np.clip(np.floor(y1 - my), 0, h - 1))
-        c = int(np.clip(np.ceil(x2 + mx), a + 1, w))
-        d = int(np.clip(np.ceil(y2 + my), b + 1, h))
-        crops.append(frame[b:d, a:c])
-    return crops
+        a = int(np.clip(np.floor(x1 - mx), 0, width - 1))
+        b = int(np.clip(np.floor(y1 - my), 0, height - 1))
+        c = int(np.clip(np.ceil(x2 + mx), a + 1, width))
+        d = int(np.clip(np.ceil(y2 + my), b + 1, height))
+        bounds.append((a, b, c, d))
+    return bounds
+

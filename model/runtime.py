@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 from lightemo_video.model.errors import ModelError
-from lightemo_video.model.labels import NUM_CLASSES
+from lightemo_video.model.labels import EMOTIONS, NUM_CLASSES
 from lightemo_video.model.preprocess import INPUT_SIZE
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -183,30 +183,44 @@ def scale_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
 TEST_TIME_AUGMENTATIONS = ("none", "flip")
 
 
-def test_time_augmentation(path: str | Path) -> str:
-    """How a model file is meant to be run: its card's ``test_time_augmentation``.
-
-    The card is ``<stem>.json`` beside the file (how models are shipped and exported);
-    a file without one runs plainly.
-    """
+def model_card(path: str | Path) -> dict:
+    """The card of a model file: ``<stem>.json`` beside it (how models are shipped and
+    exported); empty for a file without one."""
     path = Path(path)
     card = path.parent / f"{path.name.split('.')[0]}.json"
-    if not card.is_file():
-        return "none"
-    return json.loads(card.read_text()).get("test_time_augmentation", "none")
+    return json.loads(card.read_text()) if card.is_file() else {}
+
+
+def test_time_augmentation(path: str | Path) -> str:
+    """How a model file is meant to be run: its card's ``test_time_augmentation`` (a
+    file without a card runs plainly)."""
+    return model_card(path).get("test_time_augmentation", "none")
 
 
 def temperature(path: str | Path, tta: str) -> float:
     """The calibration temperature a model card stores for running ``path`` with ``tta``
     (1.0 when the card has none, or when it was fit for the other test-time augmentation)."""
-    path = Path(path)
-    card = path.parent / f"{path.name.split('.')[0]}.json"
-    if not card.is_file():
-        return 1.0
-    calibration = json.loads(card.read_text()).get("calibration") or {}
+    calibration = model_card(path).get("calibration") or {}
     if calibration.get("test_time_augmentation") != tta:
         return 1.0
     return float(calibration.get("temperature", 1.0))
+
+
+def class_prior(path: str | Path) -> np.ndarray | None:
+    """The class frequencies float64 (7,) a model learnt as its prior, in ``EMOTIONS``
+    order: its training labels' counts times the class weights its recipe applied. None
+    when the card does not say.
+
+    A classifier's probability already holds this prior once; temporal smoothing divides
+    it out of each frame, so that it counts once per expression, not once per frame.
+    """
+    data = model_card(path).get("data") or {}
+    counts, weights = data.get("class_counts"), data.get("class_weights") or {}
+    if not counts or any(name not in counts for name in EMOTIONS):
+        return None
+    prior = np.array([counts[name] * weights.get(name, 1.0) for name in EMOTIONS], np.float64)
+    prior = np.maximum(prior, 1e-6 * prior.sum())
+    return prior / prior.sum()
 
 
 def open_model_file(

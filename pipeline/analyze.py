@@ -17,6 +17,7 @@ from lightemo_video.model.errors import ModelError
 from lightemo_video.model.labels import NUM_CLASSES
 from lightemo_video.model.runtime import (
     TEST_TIME_AUGMENTATIONS,
+    class_prior,
     require_tensorflow,
     resolve_model,
     temperature,
@@ -134,7 +135,7 @@ def _classify_batch(batch: list[Frame], stages: Stages) -> Iterator[tuple[Frame,
         probs = np.zeros((len(faces), NUM_CLASSES), np.float32)
         probs[keep] = done.probs
         looks = np.zeros((len(faces), APPEARANCE_DIM), np.float32)
-        looks[keep] = appearance_vectors(frame.image, faces.xyxy[keep])
+        looks[keep] = appearance_vectors(frame, faces.xyxy[keep])
         yield frame, faces.with_probs(probs).with_appearance(looks)
 
 
@@ -174,7 +175,7 @@ def analyze_segment(info: VideoInfo, segment: Segment, stages: Stages) -> Segmen
     scenes = SceneCutDetector(stages.config.scene_cut)
     records, cuts, looks = [], [], []
     for frame, faces in classify_frames(source, stages):
-        cuts.append(scenes.is_cut(frame.image))
+        cuts.append(scenes.is_cut(frame))
         looks.append(scenes.last_look)
         records.append(faces)
     return SegmentResult(
@@ -226,6 +227,12 @@ class SegmentJoiner:
     def finish(self) -> list[FaceDetections]:
         """The records still held once the last segment is joined."""
         return self.tracking.flush()
+
+
+def smoothing_prior(config: AnalyzeConfig) -> np.ndarray | None:
+    """The class prior that smoothing divides out of the probabilities of ``config``'s
+    model (``pipeline.smoothing``)."""
+    return class_prior(resolve_model(config.model))
 
 
 def model_info(config: AnalyzeConfig) -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from lightemo_video.pipeline.records import Frame
 
 HUE_BINS, SAT_BINS, GREY_BINS = 12, 2, 4
 REGION_BINS = HUE_BINS * SAT_BINS + GREY_BINS
@@ -39,16 +40,16 @@ def region_boxes(xyxy: np.ndarray) -> list[tuple[float, float, float, float]]:
     ]
 
 
-def region_histogram(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    """Normalised colour histogram float32 (REGION_BINS,) of ``box`` (xyxy) in a BGR
-    uint8 image; zeros when the box lies (almost) outside the frame."""
-    h, w = image.shape[:2]
+def region_histogram(frame: Frame, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Normalised colour histogram float32 (REGION_BINS,) of ``box`` (xyxy) in ``frame``;
+    zeros when the box lies (almost) outside the frame."""
+    h, w = frame.height, frame.width
     x1, y1 = max(int(box[0]), 0), max(int(box[1]), 0)
     x2, y2 = min(int(np.ceil(box[2])), w), min(int(np.ceil(box[3])), h)
     if x2 - x1 < 2 or y2 - y1 < 2:
         return np.zeros(REGION_BINS, np.float32)
     step = max(1, max(y2 - y1, x2 - x1) // _SIDE)  # every step-th pixel: cost stays flat
-    crop = np.ascontiguousarray(image[y1:y2:step, x1:x2:step])
+    crop = np.ascontiguousarray(frame.region(x1, y1, x2, y2)[::step, ::step])
     hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(np.int32)
     hue, sat, val = hsv[:, 0], hsv[:, 1], hsv[:, 2]
     colour = (sat >= _MIN_SAT) & (val >= _MIN_VAL)
@@ -60,14 +61,14 @@ def region_histogram(image: np.ndarray, box: tuple[float, float, float, float]) 
     return (counts / counts.sum()).astype(np.float32)
 
 
-def appearance_vectors(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
-    """Appearance signatures of the faces ``xyxy`` (n, 4) in a BGR uint8 image:
+def appearance_vectors(frame: Frame, xyxy: np.ndarray) -> np.ndarray:
+    """Appearance signatures of the faces ``xyxy`` (n, 4) in ``frame``:
     float32 (n, APPEARANCE_DIM), one normalised histogram per region, side by side."""
     boxes = np.asarray(xyxy, np.float32).reshape(-1, 4)
     out = np.zeros((len(boxes), APPEARANCE_DIM), np.float32)
     for i, box in enumerate(boxes):
         for k, region in enumerate(region_boxes(box)):
-            out[i, k * REGION_BINS : (k + 1) * REGION_BINS] = region_histogram(image, region)
+            out[i, k * REGION_BINS : (k + 1) * REGION_BINS] = region_histogram(frame, region)
     return out
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from lightemo_video.model.preprocess import crop_faces, preprocess_faces
+from lightemo_video.model.preprocess import crop_boxes, preprocess_faces
 from lightemo_video.model.runtime import load_model
 from lightemo_video.pipeline.records import FaceDetections, Frame
 
@@ -40,9 +40,9 @@ class EmotionClassifier:
     ) -> list[FaceDetections]:
         """Return ``faces`` (one record per frame, same order) with ``probs`` set."""
         crops = [
-            crop
+            frame.gray_region(*bounds)
             for frame, found in zip(frames, faces, strict=True)
-            for crop in crop_faces(frame.image, found.xyxy, self.margin)
+            for bounds in crop_boxes(frame.height, frame.width, found.xyxy, self.margin)
         ]
         probs = self.model.predict(preprocess_faces(crops)) if crops else np.zeros((0, 7), np.float32)
         bounds = np.cumsum([0, *(len(f) for f in faces)])

@@ -127,7 +127,7 @@ def _finish(
     """
     if len(score) == 0:
         return FaceDetections.empty(frame.frame_index, frame.timestamp_s)
-    h, w = frame.image.shape[:2]
+    h, w = frame.height, frame.width
     xyxy = np.clip(xyxy, 0, [w, h, w, h]).astype(np.float32)
     side = np.minimum(xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1])
     keep = (score >= _lowest_score(config)) & (side >= config.min_face * min(h, w)) & (side > 0)
@@ -181,11 +181,11 @@ class HaarDetector:
             )
 
     def detect(self, frame: Frame) -> FaceDetections:
-        """Faces in ``frame`` (uint8 (h, w, 3) BGR); see ``Detector``."""
+        """Faces in ``frame``; see ``Detector``."""
         cfg = self.config
-        h, w = frame.image.shape[:2]
+        h, w = frame.height, frame.width
         scale = min(1.0, cfg.max_side / max(h, w))
-        gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
+        gray = frame.gray_region(0, 0, w, h)
         if scale < 1.0:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         min_px = max(self._WINDOW, round(cfg.min_face * min(h, w) * scale))
@@ -305,18 +305,6 @@ def weighted_nms(xyxy: np.ndarray, score: np.ndarray, iou: float) -> tuple[np.nd
     return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32)
 
 
-def _shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Downscales uint8 (h, w, 3) ``image`` to (height, width, 3) with little aliasing, fast.
-
-    Bilinear alone aliases at the 6-10x shrink from 720p/1080p to the model input, losing
-    small faces; ``INTER_AREA`` at such odd ratios costs ~3 ms per 720p frame. Bilinear to
-    twice the size, then ``INTER_AREA``'s fast exact 2x2 average, costs ~0.3 ms.
-    """
-    if image.shape[1] > 2 * width and image.shape[0] > 2 * height:
-        image = cv2.resize(image, (2 * width, 2 * height), interpolation=cv2.INTER_LINEAR)
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-
-
 class BlazeFaceDetector:
     """MediaPipe BlazeFace (short- or full-range) on LiteRT, decoded with numpy.
 
@@ -354,13 +342,13 @@ class BlazeFaceDetector:
         self._tensor = np.full((1, self._model.size, self._model.size, 3), -1.0, np.float32)
 
     def detect(self, frame: Frame) -> FaceDetections:
-        """Faces in ``frame`` (uint8 (h, w, 3) BGR); see ``Detector``."""
+        """Faces in ``frame``; see ``Detector``."""
         cfg, size = self.config, self._model.size
-        h, w = frame.image.shape[:2]
+        h, w = frame.height, frame.width
         scale = size / max(h, w)
         rw, rh = max(1, round(w * scale)), max(1, round(h * scale))
         pad_x, pad_y = (size - rw) // 2, (size - rh) // 2
-        small = _shrink(frame.image, rw, rh)
+        small = frame.shrunk(rw, rh)
         self._tensor[0, pad_y : pad_y + rh, pad_x : pad_x + rw] = small[:, :, ::-1] / 127.5 - 1.0
         self._interpreter.set_tensor(self._input, self._tensor)
         self._interpreter.invoke()

@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from lightemo_video.model.errors import LightEmoError
 from lightemo_video.pipeline import aggregate, schema
-from lightemo_video.pipeline.analyze import AnalyzeConfig, Stages, classify_frames
+from lightemo_video.pipeline.analyze import AnalyzeConfig, Stages, classify_frames, smoothing_prior
 from lightemo_video.pipeline.destinations import open_output
 from lightemo_video.pipeline.detect import score_threshold
 from lightemo_video.pipeline.outputs import (
@@ -264,7 +264,7 @@ class CameraMonitor:
         min_score = score_threshold(cfg.analyze.detector)
         tracking = ConfirmedFaces(FaceTracker(cfg.analyze.tracker, resume.next_face_id, min_score))
         scenes = SceneCutDetector(cfg.analyze.scene_cut)
-        self._smoother = LiveSmoother(cfg.analyze.smoothing)  # causal: no look-ahead live
+        self._smoother = LiveSmoother(cfg.analyze.smoothing, smoothing_prior(cfg.analyze))  # causal
         self._part: list[FaceDetections] = []
         self._part_smoothed: list[np.ndarray] = []
         self._captured: dict[int, datetime] = {}
@@ -308,7 +308,7 @@ class CameraMonitor:
                 [(_, faces)] = classify_frames([frame], self.stages)
                 with self._lock:
                     self._held_captured[frame.frame_index] = frame.captured_at
-                self._settle(tracking.push(faces, scene_cut=scenes.is_cut(frame.image)))
+                self._settle(tracking.push(faces, scene_cut=scenes.is_cut(frame)))
                 self._add(frame, tracking.current, last_index)
                 last, last_index = frame, frame.frame_index
         except Exception as exc:

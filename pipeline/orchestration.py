@@ -35,6 +35,7 @@ from lightemo_video.pipeline.analyze import (
     Stages,
     analyze_segment,
     model_info,
+    smoothing_prior,
 )
 from lightemo_video.pipeline.destinations import Output, open_output
 from lightemo_video.pipeline.memory import keep_freed_memory
@@ -176,7 +177,7 @@ class _VideoJob:
         # Whole tracks are known only now: smooth them (looking ahead) and rewrite the rows.
         detections = pd.read_parquet(self.folder / outputs.DETECTIONS)
         if self.config.smoothing.method != "none" and len(detections):
-            detections = smooth_detections(detections, self.config.smoothing)
+            detections = smooth_detections(detections, self.config.smoothing, smoothing_prior(self.config))
             write_table(self.folder / outputs.DETECTIONS, detections, schema.DETECTIONS)
         write_table(self.folder / outputs.TIMELINE, aggregate.timeline(detections), schema.TIMELINE)
         faces = aggregate.faces(detections)

@@ -2,25 +2,76 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import functools
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
+import cv2
 import numpy as np
 from lightemo_video.model.labels import NUM_CLASSES
+from lightemo_video.pipeline import pixels
 
 
 @dataclass(frozen=True, eq=False)
 class Frame:
     """One decoded (and sampled) frame.
 
+    Pixels stay as decoded and each stage asks for what it needs (``shrunk``, ``region``,
+    ``gray_region``, or the whole ``image``), converted on demand: a file's frames arrive
+    as I420 planes, and converting all of a frame to BGR cost more than decoding it.
+
     Attributes:
         frame_index: index in decoded order, 0-based, counting every frame of the source.
         timestamp_s: seconds since the start of the video or stream.
-        image: uint8 (h, w, 3) BGR pixels.
+        pixels: uint8 (h, w, 3) BGR, or (h * 3 / 2, w) I420 when ``layout`` is "i420".
+        layout: "bgr" or "i420" (see ``pipeline.pixels``).
     """
 
     frame_index: int
     timestamp_s: float
-    image: np.ndarray
+    pixels: np.ndarray
+    layout: Literal["bgr", "i420"] = field(default="bgr", kw_only=True)
+
+    @property
+    def height(self) -> int:
+        return self.pixels.shape[0] * 2 // 3 if self.layout == "i420" else self.pixels.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.pixels.shape[1]
+
+    @functools.cached_property
+    def image(self) -> np.ndarray:
+        """The whole frame, uint8 (h, w, 3) BGR."""
+        return pixels.to_bgr(self.pixels) if self.layout == "i420" else self.pixels
+
+    def region(self, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
+        """BGR pixels of rows ``y1:y2``, columns ``x1:x2`` (inside the frame): exactly
+        ``image[y1:y2, x1:x2]``, without converting the rest."""
+        if self.layout == "i420" and "image" not in self.__dict__:
+            return pixels.region_bgr(self.pixels, x1, y1, x2, y2)
+        return self.image[y1:y2, x1:x2]
+
+    def gray_region(self, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
+        """Gray pixels (h, w) of rows ``y1:y2``, columns ``x1:x2`` (inside the frame)."""
+        if self.layout == "i420":
+            return pixels.region_gray(self.pixels, x1, y1, x2, y2)
+        return cv2.cvtColor(np.ascontiguousarray(self.pixels[y1:y2, x1:x2]), cv2.COLOR_BGR2GRAY)
+
+    def shrunk_gray(self, width: int, height: int) -> np.ndarray:
+        """A small gray copy of the whole frame, ``width`` x ``height``, each pixel the
+        mean of its block (``INTER_AREA``): a steady summary of the picture."""
+        if self.layout == "i420":
+            luma = self.pixels[: self.height]
+            return cv2.LUT(cv2.resize(luma, (width, height), interpolation=cv2.INTER_AREA), pixels.Y_TO_GRAY)
+        small = cv2.resize(self.pixels, (width, height), interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+
+    def shrunk(self, width: int, height: int) -> np.ndarray:
+        """A small BGR copy of the whole frame, ``width`` x ``height`` (aspect not kept)."""
+        if self.layout == "i420":
+            return pixels.shrunk_bgr(self.pixels, width, height)
+        return pixels.shrink(self.pixels, width, height)
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,9 +24,9 @@ from typing import Protocol
 
 import av
 import cv2
-import numpy as np
 from lightemo_video.model.errors import InputError
 from lightemo_video.pipeline import storage
+from lightemo_video.pipeline.pixels import rotate
 from lightemo_video.pipeline.records import Frame
 from lightemo_video.pipeline.storage import Location
 
@@ -198,7 +198,7 @@ class VideoFileSource:
                     previous, slot = slot, ticks * rate.numerator // rate.denominator
                     if previous is not None and slot <= previous:
                         continue  # not the first frame at or after a k / sample_fps instant
-                yield Frame(index, ticks * tb.numerator / tb.denominator, self._image(frame))
+                yield self._frame(index, ticks * tb.numerator / tb.denominator, frame)
 
     def _frames(self, container: av.container.InputContainer, stream: av.VideoStream) -> Iterator:
         """(pts, frame) from the keyframe at or before the range start, in presentation
@@ -232,14 +232,14 @@ class VideoFileSource:
         except av.FFmpegError as exc:
             self.error = f"decoding stopped with an error after {self.end_s:.3f} s ({exc.strerror or exc})"
 
-    def _image(self, frame: av.VideoFrame) -> np.ndarray:
-        if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
-            # OpenCV's conversion of the planes: faster than FFmpeg's swscale here.
-            image = cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
-        else:
-            image = frame.to_ndarray(format="bgr24", interpolation="FAST_BILINEAR")
+    def _frame(self, index: int, timestamp_s: float, frame: av.VideoFrame) -> Frame:
+        """The decoded picture, upright; 4:2:0 pictures stay I420 (converted on demand)."""
         turn = _UPRIGHT.get(self.info.rotation)
-        return image if turn is None else cv2.rotate(image, turn)
+        if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+            i420 = frame.to_ndarray()
+            return Frame(index, timestamp_s, i420 if turn is None else rotate(i420, turn), layout="i420")
+        image = frame.to_ndarray(format="bgr24", interpolation="FAST_BILINEAR")
+        return Frame(index, timestamp_s, image if turn is None else cv2.rotate(image, turn))
 
 
 @contextmanager

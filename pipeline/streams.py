@@ -219,7 +219,7 @@ class LiveFrame(Frame):
         frame_index: count of frames received from this camera before this one, across
             reconnects (never restarts, so it identifies the frame within the stream).
         timestamp_s: seconds since the monitor started for this camera (monotonic clock).
-        image: uint8 (h, w, 3) BGR pixels.
+        pixels: uint8 (h, w, 3) BGR, as OpenCV reads them.
         captured_at: UTC wall-clock time when the frame was read.
         connection: 1 for the first successful connection, 2 after the first reconnect...
     """

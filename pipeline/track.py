@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 from lightemo_video.pipeline.appearance import appearance_distance, mean_signature
-from lightemo_video.pipeline.records import FaceDetections
+from lightemo_video.pipeline.records import FaceDetections, Frame
 from scipy.optimize import linear_sum_assignment
 
 
@@ -435,9 +435,9 @@ class SceneCutDetector:
         self.threshold = threshold
         self.last_look: np.ndarray | None = None  # signature of the last frame seen
 
-    def is_cut(self, image: np.ndarray) -> bool:
-        """True if ``image`` (uint8 BGR (h, w, 3)) starts a new shot."""
-        look = self.signature(image)
+    def is_cut(self, frame: Frame) -> bool:
+        """True if ``frame`` starts a new shot."""
+        look = self.signature(frame)
         cut = self.differ(self.last_look, look)
         self.last_look = look
         return cut
@@ -449,10 +449,9 @@ class SceneCutDetector:
         return bool(cv2.compareHist(before, after, cv2.HISTCMP_CORREL) < self.threshold)
 
     @staticmethod
-    def signature(image: np.ndarray) -> np.ndarray:
+    def signature(frame: Frame) -> np.ndarray:
         """A frame's normalised 32-bin gray histogram (small enough to send between processes)."""
-        small = cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA)
-        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        gray = frame.shrunk_gray(64, 36)
         hist = cv2.calcHist([gray], [0], None, [32], [0, 256])
         cv2.normalize(hist, hist)
         return hist

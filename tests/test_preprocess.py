@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lightemo_video.model.preprocess import crop_faces, preprocess_faces
+from lightemo_video.model.preprocess import crop_boxes, preprocess_faces
 
 
 def test_preprocess_gray_bgr_any_size():
@@ -18,8 +18,7 @@ def test_preprocess_rejects_odd_images():
         preprocess_faces([np.zeros((4, 4, 2), np.uint8)])
 
 
-def test_crop_faces_adds_margin_and_clips_to_frame():
-    frame = np.zeros((100, 200, 3), np.uint8)
-    crops = crop_faces(frame, np.array([[10, 10, 50, 50], [180, 80, 260, 140]], np.float32), margin=0.1)
-    assert crops[0].shape[:2] == (48, 48)  # 40 px box + 4 px each side
-    assert crops[1].shape[:2] == (100 - 74, 200 - 172)  # clipped at the bottom-right corner
+def test_crop_boxes_add_margin_and_clip_to_frame():
+    boxes = crop_boxes(100, 200, np.array([[10, 10, 50, 50], [180, 80, 260, 140]], np.float32), margin=0.1)
+    assert boxes[0] == (6, 6, 54, 54)  # 40 px box + 4 px each side
+    assert boxes[1] == (172, 74, 200, 100)  # clipped at the bottom-right corner

@@ -97,3 +97,14 @@ def test_model_card_decides_test_time_augmentation(tmp_path):
     assert not isinstance(load_model(path, tta="none"), FlipAveraged)
     with pytest.raises(ModelError, match="unknown test-time augmentation"):
         load_model(path, tta="rotate")
+
+
+def test_model_card_gives_the_class_prior_the_model_learnt(tmp_path):
+    from lightemo_video.model.labels import EMOTIONS
+    from lightemo_video.model.runtime import class_prior, model_card
+
+    data = model_card(resolve_model("ferplus"))["data"]
+    learnt = np.array([data["class_counts"][e] * data["class_weights"][e] for e in EMOTIONS])
+    assert np.allclose(class_prior(resolve_model("ferplus")), learnt / learnt.sum())
+    assert np.allclose(class_prior(resolve_model("paper")), 1 / 7, atol=1e-3)  # balanced weights
+    assert class_prior(tmp_path / "custom.int8.tflite") is None  # no card: smoothing assumes none
