@@ -99,7 +99,7 @@ def cluster(s3):
         yield address
     finally:
         if head.poll() is None:
-            os.killpg(head.pid, signal.SIGTERM)  # --block stops the node's processes
+            head.terminate()  # `ray start --block` then stops the node's processes itself
             try:
                 head.wait(timeout=60)
             except subprocess.TimeoutExpired:
