@@ -285,14 +285,28 @@ def analyze(
     if not videos:
         raise typer.Exit(code=1)
     try:
-        destination = open_output(out)
-        destination.check_writable()  # before Ray starts and minutes of work are lost
+        destination = _writable_output(out)  # before Ray starts and minutes of work are lost
     except LightEmoError as exc:
         raise _fail(exc) from None
     with destination:
         _analyze_into(
             destination, videos, len(missing), config, workers, ray_address, force, annotate
         )
+
+
+def _writable_output(location: str) -> Output:
+    """The output at ``location`` once a file could be written there.
+
+    Raises:
+        OutputError: it cannot be written (then nothing of it is kept open).
+    """
+    out = open_output(location)
+    try:
+        out.check_writable()
+    except BaseException:
+        out.close()
+        raise
+    return out
 
 
 def _analyze_into(
@@ -804,8 +818,7 @@ def monitor(
             roll_seconds=roll_seconds,
         )
         config.analyze.fingerprint()  # fails early on a missing or broken model
-        destination = open_output(out)
-        destination.check_writable()  # before Ray starts
+        _writable_output(out).close()  # before Ray starts; the cameras write on their nodes
     except LightEmoError as exc:
         raise _fail(exc) from None
     logging.getLogger("lightemo_video").setLevel(logging.WARNING)  # the live table shows the rest
@@ -825,7 +838,7 @@ def monitor(
     except KeyboardInterrupt:  # before any camera started: nothing was written
         err.print("interrupted before monitoring started")
         raise typer.Exit(code=130) from None
-    with destination:
+    with open_output(out) as destination:
         _write_index(destination)
     for status in statuses:
         typer.echo(storage.join(str(storage.display(out)), status["stream_id"]))
