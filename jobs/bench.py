@@ -1,5 +1,7 @@
 """End-to-end throughput benchmark of ``analyze`` against decode-only speed (and, when
-asked, the ``fer`` package's ``Video.analyze`` on the same file, measured side by side).
+asked, the ``fer`` package's ``Video.analyze`` on the same file, measured side by side),
+and how throughput scales with workers on a long file (:func:`scaling`), with the nodes a
+daily volume of recordings would need (:func:`nodes_needed`).
 
 Run as ``lightemo-video bench`` or ``python -m lightemo_video.jobs.bench``. Figures go to
 ``OUT/bench.json``; they are measurements of this machine at this moment, not targets.
@@ -8,13 +10,16 @@ Run as ``lightemo-video bench`` or ``python -m lightemo_video.jobs.bench``. Figu
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
+import imageio_ffmpeg
 import pandas as pd
 from lightemo_video.jobs.machine import describe
 from lightemo_video.model.runtime import resolve_model, test_time_augmentation
@@ -168,6 +173,109 @@ def bench(
         result["speedup_vs_fer"] = round(result["analyze"]["frames_per_s"] / result["fer_peer"]["fps"], 1)
     write_json(out_dir / "bench.json", result)
     return result
+
+
+def concat_clip(clip: Path, repeats: int, folder: Path) -> Path:
+    """``clip`` played ``repeats`` times in one file, streams copied (FFmpeg's concat
+    demuxer, no re-encoding): a long recording for scaling figures, made in seconds."""
+    listing = folder / "concat.txt"
+    quoted = str(Path(clip).resolve()).replace("'", "'\\''")
+    listing.write_text(f"file '{quoted}'\n" * repeats)
+    target = folder / f"{Path(clip).stem}-x{repeats}{Path(clip).suffix}"
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+         "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(target)],
+        check=True,
+    )
+    return target
+
+
+def scaling(
+    clip: Path = DEFAULT_CLIP,
+    out_dir: Path = Path("outputs/bench"),
+    repeats: int = 10,
+    worker_counts: Sequence[int] = (1, 2),
+    sample_fps: float = 10.0,
+    cores_per_node: int = 16,
+    hours_per_day: float = 1000.0,
+) -> dict:
+    """Throughput of ``analyze`` on ``clip`` repeated ``repeats`` times, with each of
+    ``worker_counts`` workers (an embedded Ray per count, warmed up on ``clip``), the
+    scaling efficiency against one worker, and :func:`nodes_needed` from these figures.
+    Written to ``OUT/scaling.json``."""
+    import ray
+
+    config = AnalyzeConfig(sample_fps=sample_fps)
+    config.fingerprint()
+    decode = decode_fps(clip)["pyav"]
+    runs = []
+    with tempfile.TemporaryDirectory() as scratch:
+        long = concat_clip(clip, repeats, Path(scratch))
+        info = probe_video(long)
+        for workers in worker_counts:
+            init_ray(workers, None)
+            try:
+                analyze_fps(clip, config)  # warm-up: every worker loads the model once
+                run = analyze_fps(long, config)
+            finally:
+                ray.shutdown()
+            runs.append({
+                "workers": workers,
+                "seconds": run["seconds"],
+                "video_frames_per_s": round(info.frame_count / run["seconds"], 1),
+                "analysed_frames_per_s": run["frames_per_s"],
+                "realtime_factor": round(info.duration_s / run["seconds"], 2),
+            })
+    one = runs[0]["video_frames_per_s"] / runs[0]["workers"]
+    for run in runs:
+        run["efficiency"] = round(run["video_frames_per_s"] / (run["workers"] * one), 3)
+    result = {
+        "clip": f"{Path(clip).name} x{repeats}",
+        "resolution": f"{info.width}x{info.height}",
+        "frames": info.frame_count,
+        "duration_s": round(info.duration_s, 1),
+        "fps": round(info.fps, 3),
+        "sample_fps": sample_fps,
+        "machine": describe(),
+        "decode_only_frames_per_s": decode,
+        "runs": runs,
+    }
+    result["estimate"] = nodes_needed(result, hours_per_day, cores_per_node)
+    write_json(out_dir / "scaling.json", result)
+    return result
+
+
+def nodes_needed(
+    scaling_result: dict,
+    hours_per_day: float = 1000.0,
+    cores_per_node: int = 16,
+    pixel_factor: float = 1920 * 1080 / (1280 * 720),
+) -> dict:
+    """Nodes that keep up with ``hours_per_day`` of 1080p recordings, from a
+    :func:`scaling` measurement at 720p.
+
+    Assumptions: one worker per core; decoding costs ``pixel_factor`` times more per frame
+    at 1080p (it scales with pixels; the measured 720p decode-only speed gives its share
+    of a worker's time) while detection and classification cost the same (they see
+    downscaled frames and face crops); the largest measured worker count's efficiency
+    holds across a node and across nodes (segments of different files share nothing).
+    """
+    one = scaling_result["runs"][0]
+    widest = scaling_result["runs"][-1]
+    worker_s_per_video_s = one["workers"] / one["realtime_factor"]  # 720p, one worker
+    decode_s = scaling_result["fps"] / scaling_result["decode_only_frames_per_s"]
+    at_1080p = worker_s_per_video_s + (pixel_factor - 1) * decode_s
+    video_s_per_s = hours_per_day * 3600 / 86_400
+    cores = video_s_per_s * at_1080p / widest["efficiency"]
+    return {
+        "hours_per_day": hours_per_day,
+        "cores_per_node": cores_per_node,
+        "worker_seconds_per_video_second_720p": round(worker_s_per_video_s, 3),
+        "worker_seconds_per_video_second_1080p": round(at_1080p, 3),
+        "efficiency_assumed": widest["efficiency"],
+        "cores": math.ceil(cores),
+        "nodes": math.ceil(cores / cores_per_node),
+    }
 
 
 if __name__ == "__main__":

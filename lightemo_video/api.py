@@ -4,6 +4,7 @@ Example:
     >>> from lightemo_video import analyze
     >>> result = analyze("interview.mp4")                 # tables in memory, nothing kept on disk
     >>> results = analyze(["a.mp4", "b.mov"], out="outputs")  # the CLI's files, plus the tables
+    >>> results = analyze(["s3://recordings/day1/", "c.mp4"], out="s3://results/run1/")
     >>> result.faces, result.timeline, result.detections, result.run
 """
 
@@ -25,7 +26,7 @@ class AnalysisResult:
 
     Attributes:
         video_id: the name of its output folder.
-        path: the input file.
+        path: the input file, or its URL (credentials masked).
         status: ``ok``, ``skipped`` (already analysed into ``out`` with the same
             parameters; its tables are read back) or ``failed``.
         reason: why it failed, else None.
@@ -33,11 +34,12 @@ class AnalysisResult:
         timeline: one row per (face, second).
         faces: one row per face.
         run: the ``run.json`` facts: input, parameters, model, versions, counts, timings.
-        folder: where its files are, or None when ``out`` was not given.
+        folder: where its files are, or None when ``out`` was not given or is object
+            storage.
     """
 
     video_id: str
-    path: Path
+    path: Path | str
     status: str
     reason: str | None = None
     detections: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
@@ -62,30 +64,39 @@ def analyze(
 ) -> AnalysisResult | list[AnalysisResult]:
     """Analyse one video (returns an ``AnalysisResult``) or several (returns a list).
 
-    Folders are searched recursively, as on the command line. With ``out`` the same files
-    as ``lightemo-video analyze --out`` are written (and reused on a rerun); without it the
-    work happens in a temporary folder that is removed, and only the tables remain.
+    Folders and ``s3://``/``gs://`` prefixes are searched recursively, as on the command
+    line; ``http(s)://`` URLs name single files. With ``out`` (a folder or an ``s3://`` /
+    ``gs://`` prefix) the same files as ``lightemo-video analyze --out`` are written (and
+    reused on a rerun); without it the work happens in a temporary folder that is
+    removed, and only the tables remain.
 
     Raises:
         lightemo_video.model.errors.LightEmoError: for one path given alone that cannot be analysed (in a list, a
             bad input is a result with status ``failed`` and the rest complete).
     """
+    from lightemo_video.pipeline import storage
     from lightemo_video.pipeline.analyze import AnalyzeConfig
+    from lightemo_video.pipeline.destinations import open_output
     from lightemo_video.pipeline.orchestration import analyze_videos
     from lightemo_video.pipeline.smoothing import Smoothing
-    from lightemo_video.pipeline.sources import find_videos
+    from lightemo_video.pipeline.sources import find_inputs
 
     single = isinstance(paths, (str, Path))
-    videos, missing = find_videos([Path(p) for p in ([paths] if single else paths)])
+    videos, missing = find_inputs([paths] if single else list(paths))
     if single and missing:
         raise missing[0]
     config = AnalyzeConfig(sample_fps=sample_fps, model=model, tta=tta, smoothing=Smoothing(smoothing, dwell_s))
     config.fingerprint()  # a bad model or option fails here, before Ray starts
-    with tempfile.TemporaryDirectory(prefix="lightemo-") as scratch:
-        folder = Path(out) if out is not None else Path(scratch)
-        reports = analyze_videos(videos, folder, config, workers, ray_address, force) if videos else []
-        results = [_result(r, folder, keep=out is not None) for r in reports]
-    results += [AnalysisResult(Path(e.source).stem, Path(e.source), "failed", e.reason) for e in missing]
+    with tempfile.TemporaryDirectory(prefix="lightemo-") as scratch, open_output(out or scratch) as target:
+        if out is not None:
+            target.check_writable()
+        reports = analyze_videos(videos, target, config, workers, ray_address, force) if videos else []
+        results = [_result(r, target, keep=out is not None and not storage.is_url(out)) for r in reports]
+    results += [
+        AnalysisResult(storage.stem_of(e.source), e.source if storage.is_url(e.source) else Path(e.source),
+                       "failed", e.reason)
+        for e in missing
+    ]
     if single:
         [result] = results
         if result.status == "failed":
@@ -94,14 +105,16 @@ def analyze(
     return results
 
 
-def _result(report, out: Path, keep: bool) -> AnalysisResult:
+def _result(report, out, keep: bool) -> AnalysisResult:
+    """The tables of one reported video, read from ``out``'s local folder (an
+    ``pipeline.destinations.Output``); ``keep``: the folder outlives the call."""
     from lightemo_video.pipeline import outputs
 
-    folder = out / report.video_id
     if report.status == "failed":
-        return AnalysisResult(report.video_id, Path(report.path), "failed", report.reason)
+        return AnalysisResult(report.video_id, report.path, "failed", report.reason)
+    folder = out.folder(report.video_id)
     tables = {name.removesuffix(".parquet"): pd.read_parquet(folder / name) for name in outputs.TABLES}
     run = outputs.read_json(folder / outputs.RUN)
-    return AnalysisResult(report.video_id, Path(report.path), report.status, None, **tables, run=run,
+    return AnalysisResult(report.video_id, report.path, report.status, None, **tables, run=run,
                           folder=folder if keep else None)
 

@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -21,10 +21,12 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from lightemo_video.jobs.recipes import RECIPES
-from lightemo_video.model.errors import LightEmoError
+from lightemo_video.model.errors import InputError, LightEmoError
+from lightemo_video.pipeline import storage
+from lightemo_video.pipeline.destinations import Output, open_output
 from lightemo_video.pipeline.export import Format, Level, export
 from lightemo_video.pipeline.memory import keep_freed_memory
-from lightemo_video.pipeline.outputs import RUN, STATUS, check_writable_folder, os_reason
+from lightemo_video.pipeline.outputs import FACES, REPORT, RUN, STATUS, os_reason
 from lightemo_video.pipeline.smoothing import Smoothing
 from lightemo_video.pipeline.versions import tool_version
 
@@ -222,11 +224,21 @@ def train(
     epilog=_examples(
         "analyze interview.mp4",
         "analyze videos/ --out outputs --sample-fps 5 --model fast --annotate",
+        "analyze s3://recordings/2024/ --out s3://results/emotions/ --ray-address auto",
     )
 )
 def analyze(
-    paths: Annotated[list[Path], typer.Argument(help="Video files and/or folders (searched recursively).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("outputs"),
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Video files and/or folders (searched recursively), s3:// or gs:// objects or "
+            "prefixes (listed recursively), http(s):// files.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        str, typer.Option("--out", "-o", help="Output folder, or s3:// / gs:// prefix.")
+    ] = "outputs",
     sample_fps: Annotated[
         float, typer.Option(help="Frames analysed per second of video; 0 = every frame.")
     ] = 10.0,
@@ -249,12 +261,9 @@ def analyze(
 ) -> None:
     """Analyse recordings into per-face emotion timelines (Parquet) under OUT/<video_id>/,
     with a timeline plot and report.html per video and OUT/report.html as an index."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from lightemo_video.pipeline.analyze import AnalyzeConfig
     from lightemo_video.pipeline.detect import DEFAULT_DETECTOR, DETECTORS
-    from lightemo_video.pipeline.orchestration import ProgressEvent, analyze_videos, expected_frames
-    from lightemo_video.pipeline.sources import find_videos
+    from lightemo_video.pipeline.sources import find_inputs
 
     _setup_logging()
     if sample_fps < 0:
@@ -262,7 +271,7 @@ def analyze(
     detector = detector or DEFAULT_DETECTOR
     if detector not in DETECTORS:
         raise _fail(LightEmoError("--detector", f"unknown detector '{detector}'; choose one of {', '.join(DETECTORS)}"))
-    videos, missing = find_videos(paths)
+    videos, missing = find_inputs(paths)
     for problem in missing:
         err.print(f"[red]error:[/] {escape(str(problem))}", highlight=False)
     try:
@@ -276,9 +285,39 @@ def analyze(
     if not videos:
         raise typer.Exit(code=1)
     try:
-        check_writable_folder(out)  # before Ray starts and minutes of work are lost
+        destination = _writable_output(out)  # before Ray starts and minutes of work are lost
     except LightEmoError as exc:
         raise _fail(exc) from None
+    with destination:
+        _analyze_into(
+            destination, videos, len(missing), config, workers, ray_address, force, annotate
+        )
+
+
+def _writable_output(location: str) -> Output:
+    """The output at ``location`` once a file could be written there.
+
+    Raises:
+        OutputError: it cannot be written (then nothing of it is kept open).
+    """
+    out = open_output(location)
+    try:
+        out.check_writable()
+    except BaseException:
+        out.close()
+        raise
+    return out
+
+
+def _analyze_into(
+    out: Output, videos: list, failed_inputs: int, config: object, workers: int | None,
+    ray_address: str | None, force: bool, annotate: bool,
+) -> None:
+    """``analyze`` once its inputs (``failed_inputs`` were already reported) and output
+    are known: progress, summary, reports, exit code."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lightemo_video.pipeline.orchestration import ProgressEvent, analyze_videos, expected_frames
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -329,13 +368,13 @@ def analyze(
             raise typer.Exit(code=128 + signum) from None
     _print_summary(reports)
     _write_reports(out, reports, annotate)
-    failed = len(missing) + sum(r.status == "failed" for r in reports)
+    failed = failed_inputs + sum(r.status == "failed" for r in reports)
     if failed:
         err.print(f"[red]{failed} input(s) failed[/]")
         raise typer.Exit(code=1)
 
 
-def _write_reports(out: Path, reports: list, annotate: bool) -> None:
+def _write_reports(out: Output, reports: list, annotate: bool) -> None:
     """Pictures and HTML for the videos analysed now, the ones still missing for videos
     skipped as done (e.g. ``annotated.mp4`` asked for only now), then the index."""
     from lightemo_video.pipeline.report import build_reports
@@ -343,26 +382,39 @@ def _write_reports(out: Path, reports: list, annotate: bool) -> None:
     try:
         for report in reports:
             if report.status in ("ok", "skipped"):
-                build_reports(
-                    out / report.video_id, annotate=annotate, missing_only=report.status == "skipped"
-                )
+                skipped = report.status == "skipped"
+                folder = out.folder(report.video_id)
+                out.push(build_reports(folder, annotate=annotate, missing_only=skipped))
     except LightEmoError as exc:
         err.print(f"[yellow]warning:[/] report not written: {escape(str(exc))}", highlight=False)
     _write_index(out)
 
 
-def _write_index(out: Path) -> None:
+def _tables(name: str) -> bool:
+    """The files of an output folder an export reads (no pictures, pages or videos)."""
+    return name.endswith((".parquet", ".json"))
+
+
+def _index_inputs(name: str) -> bool:
+    """The files of an output folder the index reads."""
+    return name.endswith((f"/{RUN}", f"/{STATUS}", f"/{FACES}"))
+
+
+def _write_index(out: Output) -> None:
     """OUT/report.html over every analysed video and monitored camera in ``out``."""
     from lightemo_video.pipeline.report import write_index
 
-    if not any(out.glob(f"*/{RUN}")) and not any(out.glob(f"*/{STATUS}")):
-        return
     try:
-        err.print(f"report: {write_index(out)}", highlight=False)
+        folder = out.pull(_index_inputs)
+        if not any(folder.glob(f"*/{RUN}")) and not any(folder.glob(f"*/{STATUS}")):
+            return
+        index = write_index(folder)
+        out.push([index])
+        err.print(f"report: {out.shown(index)}", highlight=False)
     except LightEmoError as exc:
         err.print(f"[yellow]warning:[/] report not written: {escape(str(exc))}", highlight=False)
     except OSError as exc:  # e.g. the disk is full: the analysed videos are still there
-        reason = f"{out / 'report.html'}: cannot write it ({os_reason(exc)})"
+        reason = f"{out.shown(out.work / REPORT)}: cannot write it ({os_reason(exc)})"
         err.print(f"[yellow]warning:[/] report not written: {escape(reason)}", highlight=False)
 
 
@@ -392,9 +444,11 @@ def _print_summary(reports: list) -> None:
 )
 def export_command(
     video_dir: Annotated[
-        Path,
+        str,
         typer.Argument(
-            help="An analysed video folder (OUT/<video_id>), or an output folder (OUT): all its videos in one table."
+            help="An analysed video folder (OUT/<video_id>), or an output folder (OUT): all its "
+            "videos in one table; local, s3:// or gs://.",
+            show_default=False,
         ),
     ],
     format: Annotated[
@@ -408,7 +462,8 @@ def export_command(
 ) -> None:
     """Export timelines for spreadsheets, pandas or DuckDB."""
     try:
-        text = export(video_dir, format, level, output)
+        with _outputs_at(video_dir, keep=_tables) as (_, local):
+            text = export(local, format, level, output)
     except LightEmoError as exc:
         raise _fail(exc) from None
     if text is not None:
@@ -416,7 +471,13 @@ def export_command(
 
 
 
-@app.command(epilog=_examples("bench --clip interview.mp4 --workers 4", "bench --clip interview.mp4 --model fast --detector haar"))
+@app.command(
+    epilog=_examples(
+        "bench --clip interview.mp4 --workers 4",
+        "bench --clip interview.mp4 --model fast --detector haar",
+        "bench --scaling --cores-per-node 16",
+    )
+)
 def bench(
     clip: Annotated[Path, typer.Option(help="Video to analyse, every frame.")] = Path(
         "../shared/sample_videos/face2face_demo_obama.mp4"
@@ -429,11 +490,24 @@ def bench(
     peer_python: Annotated[
         str | None, typer.Option(help="Python with the `fer` package, to time it side by side.")
     ] = None,
+    scaling: Annotated[
+        bool,
+        typer.Option(
+            help="Instead: frames/s with 1 and 2 workers on the clip repeated 10 times (default "
+            "--sample-fps), the scaling efficiency, and the nodes 1,000 hours of 1080p a day need."
+        ),
+    ] = False,
+    cores_per_node: Annotated[
+        int, typer.Option(help="Cores per node, for --scaling's estimate.")
+    ] = 16,
 ) -> None:
-    """Measure analysed frames/s end to end next to decoding frames per CPU second (and fer's)."""
+    """Measure analysed frames/s end to end next to decoding frames per CPU second (and
+    fer's), or how throughput scales with workers (--scaling)."""
     from lightemo_video.jobs.bench import bench as run_bench
 
     _setup_logging()
+    if scaling:
+        return _bench_scaling(clip, out, cores_per_node)
     try:
         result = run_bench(clip, out, workers, None, detector, peer_python, model, tta)
     except LightEmoError as exc:
@@ -448,6 +522,34 @@ def bench(
         + (f", fer {result['fer_peer']['fps']} frames/s ({result['speedup_vs_fer']}x)" if "fer_peer" in result else "")
     )
     typer.echo(out / "bench.json")
+
+
+def _bench_scaling(clip: Path, out: Path, cores_per_node: int) -> None:
+    """``bench --scaling``: run it and print one line per worker count and the estimate."""
+    from lightemo_video.jobs.bench import scaling
+
+    try:
+        result = scaling(clip, out, cores_per_node=cores_per_node)
+    except LightEmoError as exc:
+        raise _fail(exc) from None
+    err.print(
+        f"{result['clip']} ({result['resolution']}, {result['frames']} frames, "
+        f"sample {result['sample_fps']} fps) on {result['machine']['cpu']}, "
+        f"decode-only {result['decode_only_frames_per_s']} frames/s:"
+    )
+    for run in result["runs"]:
+        err.print(
+            f"  {run['workers']} worker(s): {run['video_frames_per_s']} video frames/s "
+            f"({run['analysed_frames_per_s']} analysed), {run['realtime_factor']}x real time, "
+            f"efficiency {run['efficiency']:.0%}"
+        )
+    e = result["estimate"]
+    err.print(
+        f"1080p needs {e['worker_seconds_per_video_second_1080p']} worker-s per video second: "
+        f"{e['hours_per_day']:.0f} hours a day need {e['cores']} cores = {e['nodes']} nodes of "
+        f"{e['cores_per_node']} cores"
+    )
+    typer.echo(out / "scaling.json")
 
 
 @app.command(
@@ -585,7 +687,12 @@ def _evaluate_on_video(
 @app.command(epilog=_examples("report outputs", "report outputs/interview --annotate"))
 def report(
     folder: Annotated[
-        Path, typer.Argument(help="An output folder (OUT) or one video folder (OUT/<video_id>).")
+        str,
+        typer.Argument(
+            help="An output folder (OUT) or one video folder (OUT/<video_id>); local, s3:// or "
+            "gs://.",
+            show_default=False,
+        ),
     ],
     annotate: Annotated[
         bool, typer.Option(help="Also write annotated.mp4: boxes and emotions on every frame.")
@@ -614,12 +721,30 @@ def report(
         progress.update(bar, description=video_dir.name, completed=done, total=total)
 
     try:
-        with progress:
-            written = build_reports(folder, annotate=annotate, on_video=on_video)
+        with progress, _outputs_at(folder) as (out, local):
+            written = build_reports(local, annotate=annotate, on_video=on_video)
+            out.push(written)
+            shown = [out.shown(path) for path in written]
     except LightEmoError as exc:
         raise _fail(exc) from None
-    for path in written:
+    for path in shown:
         typer.echo(path)
+
+
+@contextmanager
+def _outputs_at(
+    location: str, keep: Callable[[str], bool] | None = None
+) -> Iterator[tuple[Output, Path]]:
+    """An output folder or object storage prefix, and a local folder with its files
+    (``keep`` filters their names) for readers made for folders.
+
+    Raises:
+        InputError: a prefix holding nothing (no such bucket or prefix).
+    """
+    with open_output(location) as out, out.view(keep) as local:
+        if storage.is_url(location) and not any(local.iterdir()):
+            raise InputError(out.label, "nothing here: no such bucket or prefix, or it is empty")
+        yield out, local
 
 
 @app.command(
@@ -639,9 +764,13 @@ def monitor(
         ),
     ],
     out: Annotated[
-        Path,
-        typer.Option("--out", "-o", help="Output folder; each camera writes OUT/<stream_id>/."),
-    ] = Path("outputs"),
+        str,
+        typer.Option(
+            "--out", "-o",
+            help="Output folder or s3:// / gs:// prefix; each camera writes OUT/<stream_id>/ "
+            "(to object storage: each part uploaded when it rolls).",
+        ),
+    ] = "outputs",
     sample_fps: Annotated[
         float, typer.Option(help="Frames analysed per second per camera; 0 = every frame it sends.")
     ] = 5.0,
@@ -689,7 +818,7 @@ def monitor(
             roll_seconds=roll_seconds,
         )
         config.analyze.fingerprint()  # fails early on a missing or broken model
-        check_writable_folder(out)  # before Ray starts
+        _writable_output(out).close()  # before Ray starts; the cameras write on their nodes
     except LightEmoError as exc:
         raise _fail(exc) from None
     logging.getLogger("lightemo_video").setLevel(logging.WARNING)  # the live table shows the rest
@@ -709,9 +838,10 @@ def monitor(
     except KeyboardInterrupt:  # before any camera started: nothing was written
         err.print("interrupted before monitoring started")
         raise typer.Exit(code=130) from None
-    _write_index(out)
+    with open_output(out) as destination:
+        _write_index(destination)
     for status in statuses:
-        typer.echo(out / status["stream_id"])
+        typer.echo(storage.join(str(storage.display(out)), status["stream_id"]))
     silent = [s for s in statuses if not s.get("frames_received")]
     if silent:
         names = ", ".join(s["url"] for s in silent)

@@ -10,16 +10,23 @@ from pathlib import Path
 
 import numpy as np
 from lightemo_video.model.errors import InputError
-from lightemo_video.pipeline import aggregate
-from lightemo_video.pipeline.outputs import ANNOTATED, DETECTIONS, atomic_path, read_ok_run, read_table
+from lightemo_video.pipeline import aggregate, storage
+from lightemo_video.pipeline.outputs import (
+    ANNOTATED,
+    DETECTIONS,
+    atomic_path,
+    read_ok_run,
+    read_table,
+)
 from lightemo_video.pipeline.plots import EMOTION_COLORS
 from lightemo_video.pipeline.sources import VideoFileSource, probe_video
+from lightemo_video.pipeline.storage import Location
 
 HOLD_S = 0.5
 """How long ``annotated.mp4`` keeps showing a face's last box between analysed frames."""
 
 
-def annotate_video(video_dir: Path, source: Path | None = None) -> Path:
+def annotate_video(video_dir: Path, source: Location | None = None) -> Path:
     """Write ``annotated.mp4``: every frame of the input, upright, with each face's box,
     id, emotion and confidence, so people can check the numbers against the picture.
 
@@ -30,7 +37,8 @@ def annotate_video(video_dir: Path, source: Path | None = None) -> Path:
 
     Args:
         video_dir: an analysed video folder (``OUT/<video_id>``).
-        source: the input video; ``None`` uses the path recorded in ``run.json``.
+        source: the input video (a path or URL); ``None`` uses the input recorded in
+            ``run.json``.
 
     Raises:
         InputError: not an analysed folder, or the input video is missing or unreadable.
@@ -39,8 +47,8 @@ def annotate_video(video_dir: Path, source: Path | None = None) -> Path:
 
     video_dir = Path(video_dir)
     run = read_ok_run(video_dir)
-    source = Path(source or run.get("input", ""))
-    if not source.is_file():
+    source = storage.location(source or run.get("input", ""))
+    if not storage.readable(source):
         raise InputError(source, "input video not found; pass the video's new path as the source")
     info = probe_video(source)
     detections = aggregate.smoothed_view(read_table(video_dir, DETECTIONS))

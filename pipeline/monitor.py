@@ -12,7 +12,10 @@ into Parquet parts::
                     timeline.parquet, faces.parquet             recomputed per part
                     status.json                                 every few seconds
 
-Every file is written atomically. A stop (Ctrl-C, SIGTERM, ``--duration``) writes the
+Every file is written atomically; with an ``s3://`` or ``gs://`` output, each file is
+written locally and uploaded as one object as soon as it is written (each part when it
+rolls), and a restarted camera first fetches its parts to resume from. A stop (Ctrl-C,
+SIGTERM, ``--duration``) writes the
 rows analysed so far as a last part, so no analysed row is lost or written twice. A
 later run into the same folder continues the stream's ``frame_index``, face ids, part
 numbers and ``timestamp_s`` clock, so rows stay unique per (frame_index, face_id).
@@ -36,6 +39,7 @@ import pyarrow.parquet as pq
 from lightemo_video.model.errors import LightEmoError
 from lightemo_video.pipeline import aggregate, schema
 from lightemo_video.pipeline.analyze import AnalyzeConfig, Stages, classify_frames, smoothing_prior
+from lightemo_video.pipeline.destinations import open_output
 from lightemo_video.pipeline.detect import score_threshold
 from lightemo_video.pipeline.outputs import (
     FACES,
@@ -46,11 +50,12 @@ from lightemo_video.pipeline.outputs import (
     remove_stale_temps,
     write_json,
 )
-from lightemo_video.pipeline.records import FaceDetections
 from lightemo_video.pipeline.plots import plot_timeline
+from lightemo_video.pipeline.records import FaceDetections
 from lightemo_video.pipeline.report import write_camera_report
 from lightemo_video.pipeline.sinks import write_table
 from lightemo_video.pipeline.smoothing import LiveSmoother
+from lightemo_video.pipeline.storage import Location, is_url
 from lightemo_video.pipeline.streams import (
     CONNECTING,
     LIVE,
@@ -145,7 +150,8 @@ class CameraMonitor:
 
     Args:
         url: camera URL (credentials allowed; they never reach files or messages).
-        out_dir: outputs go to ``out_dir/<stream_id>/``.
+        out_dir: outputs go to ``out_dir/<stream_id>/`` (a folder, or an ``s3://`` /
+            ``gs://`` prefix).
         config: loop settings.
         name: the stream id (default: :func:`pipeline.streams.stream_id` of ``url``).
         stages: a loaded detector and classifier to reuse (default: loaded here).
@@ -159,7 +165,7 @@ class CameraMonitor:
     def __init__(
         self,
         url: str,
-        out_dir: str | Path,
+        out_dir: Location,
         config: MonitorConfig | None = None,
         name: str | None = None,
         stages: Stages | None = None,
@@ -169,7 +175,9 @@ class CameraMonitor:
         self.masked_url = mask_url(url)
         self.config = config or MonitorConfig()
         self.stream_id = name or stream_id(url)
-        self.folder = Path(out_dir) / self.stream_id
+        self.output = open_output(out_dir)
+        self.folder = self.output.work / self.stream_id
+        self._unsent: list[Path] = []  # written here, not yet uploaded
         self.stages = stages or Stages(replace(self.config.analyze, batch_frames=1))
         self._source_factory = source_factory
         self._source: LiveSource | None = None
@@ -239,6 +247,7 @@ class CameraMonitor:
         are written as a last part before this returns or raises.
         """
         cfg = self.config
+        self.output.pull(lambda name: name.startswith(f"{self.stream_id}/"))
         self.folder.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(self.folder)
         resume = _read_resume(self.folder)
@@ -317,6 +326,10 @@ class CameraMonitor:
                 with self._lock:
                     self._state = STOPPED
                 final = self._write_status(time.monotonic())
+                if self._unsent:
+                    unsent = len(self._unsent)
+                    log.warning("%s: %d file(s) could not be uploaded", self.stream_id, unsent)
+                self.output.close()  # the local copy of an object storage output
         log.info("%s: stopped after %d analysed frames", self.masked_url, self._analysed)
         return final
 
@@ -365,6 +378,7 @@ class CameraMonitor:
         first = min(captured.values())
         name = f"{PART_PREFIX}{first:%Y%m%dT%H%M%SZ}-{self._seq:06d}.parquet"
         write_table(self.folder / name, table, schema.LIVE_DETECTIONS)
+        self._publish(self.folder / name)
         written = datetime.now(UTC)
         self._seq += 1
         with self._lock:
@@ -384,9 +398,10 @@ class CameraMonitor:
             self.folder / TIMELINE, aggregate.timeline(self._summary), schema.TIMELINE
         )
         write_table(self.folder / FACES, aggregate.faces(self._summary), schema.FACES)
+        self._publish(self.folder / TIMELINE, self.folder / FACES)
         try:
-            plot_timeline(self.folder, self._summary)  # the pictures follow the parts
-            write_camera_report(self.folder, self._summary)
+            plot = plot_timeline(self.folder, self._summary)  # the pictures follow the parts
+            self._publish(plot, write_camera_report(self.folder, self._summary))
         except (LightEmoError, OSError, ValueError) as exc:
             log.warning("timeline.png/report.html not updated: %s", exc)
 
@@ -399,8 +414,18 @@ class CameraMonitor:
                 self._fps_analysed = (self._analysed - a0) / (now - t0)
             self._rate_mark = (now, received, self._analysed)
         status = self.status()
-        write_json(self.folder / STATUS, status)
+        self._publish(write_json(self.folder / STATUS, status))
         return status
+
+    def _publish(self, *files: Path) -> None:
+        """Upload files just written to object storage outputs (nothing to do for a local
+        folder); a failed upload is logged and retried with the next file."""
+        self._unsent += [f for f in files if f not in self._unsent]
+        try:
+            self.output.push(self._unsent)
+            self._unsent = []
+        except LightEmoError as exc:
+            log.warning("%s: upload failed, retried with the next part: %s", self.stream_id, exc)
 
 
 def detection_rows_live(
@@ -488,7 +513,7 @@ StatusCallback = Callable[[list[dict]], None]
 
 def monitor_cameras(
     urls: list[str],
-    out_dir: str | Path,
+    out_dir: Location,
     config: MonitorConfig | None = None,
     duration_s: float | None = None,
     ray_address: str | None = None,
@@ -520,7 +545,7 @@ def monitor_cameras(
 
     config = config or MonitorConfig()
     names = assign_stream_ids(urls)
-    out = str(Path(out_dir).resolve())
+    out = str(out_dir) if is_url(out_dir) else str(Path(out_dir).resolve())
     notify = on_status or (lambda statuses: None)
     started_here = not ray.is_initialized()
     if started_here:

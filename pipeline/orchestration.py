@@ -5,7 +5,8 @@ Each long file is cut into frame ranges; a Ray task decodes and analyses one ran
 stitches face ids segment by segment, in order, streaming rows into the video's
 Parquet file, so memory is bounded by the number of tasks in flight, not by video
 length. A video's files are written in a staging folder, ``run.json`` last, and swapped in
-for ``OUT/<video_id>`` as a whole (``pipeline.outputs``): an interrupted or failed
+for ``OUT/<video_id>`` as a whole (``pipeline.outputs``), or uploaded to object storage
+in an order that keeps that rule (``pipeline.destinations``): an interrupted or failed
 re-analysis leaves the previous result as it was.
 """
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 from lightemo_video.model.errors import InputError, LightEmoError
-from lightemo_video.pipeline import aggregate, outputs, schema
+from lightemo_video.pipeline import aggregate, outputs, schema, storage
 from lightemo_video.pipeline.aggregate import detection_rows
 from lightemo_video.pipeline.analyze import (
     AnalyzeConfig,
@@ -36,11 +37,13 @@ from lightemo_video.pipeline.analyze import (
     model_info,
     smoothing_prior,
 )
+from lightemo_video.pipeline.destinations import Output, open_output
 from lightemo_video.pipeline.memory import keep_freed_memory
-from lightemo_video.pipeline.outputs import read_run, write_json
+from lightemo_video.pipeline.outputs import write_json
 from lightemo_video.pipeline.sinks import ParquetSink, Sink, write_table
 from lightemo_video.pipeline.smoothing import smooth_detections
 from lightemo_video.pipeline.sources import Segment, VideoInfo, plan_segments, probe_video
+from lightemo_video.pipeline.storage import Location
 from lightemo_video.pipeline.versions import versions
 
 log = logging.getLogger(__name__)
@@ -50,7 +53,7 @@ class VideoReport:
     """Outcome of one input video, as shown in the summary table and run.json."""
 
     video_id: str
-    path: Path
+    path: Location  # a URL with its credentials masked
     status: str  # "ok", "failed" or "skipped"
     reason: str | None = None
     duration_s: float = 0.0
@@ -74,23 +77,25 @@ class ProgressEvent:
 ProgressCallback = Callable[[ProgressEvent], None]
 
 
-def assign_video_ids(videos: list[Path], out_dir: Path) -> dict[Path, str]:
-    """File stem per video, made unique when stems clash in this batch or with an
-    earlier run's output of a different file (then ``stem-<6 hex of the path>``)."""
+def assign_video_ids(videos: list[Location], out: Output) -> dict[Location, str]:
+    """File or object stem per video, made unique when stems clash in this batch or with
+    an earlier run's output of a different input (then ``stem-<6 hex of the input>``)."""
     stems: dict[str, int] = {}
     for video in videos:
-        stems[video.stem] = stems.get(video.stem, 0) + 1
+        stem = storage.stem_of(video)
+        stems[stem] = stems.get(stem, 0) + 1
     ids = {}
     for video in videos:
-        vid = video.stem
-        previous = read_run(out_dir / vid)
-        if stems[vid] > 1 or (previous and previous.get("input") != str(video)):
-            vid = f"{video.stem}-{hashlib.sha1(str(video).encode()).hexdigest()[:6]}"
+        vid = storage.stem_of(video)
+        shown = str(storage.display(video))
+        previous = out.read_run(vid)
+        if stems[vid] > 1 or (previous and previous.get("input") != shown):
+            vid = f"{vid}-{hashlib.sha1(shown.encode()).hexdigest()[:6]}"
         ids[video] = vid
     return ids
 
 
-def expected_frames(videos: list[Path]) -> int:
+def expected_frames(videos: list[Location]) -> int:
     """Declared frames of all readable videos (the progress bar's total)."""
     total = 0
     for video in videos:
@@ -118,14 +123,14 @@ def _segment_task(info: VideoInfo, segment: Segment, config: AnalyzeConfig) -> S
 class _VideoJob:
     """Driver-side state of one video: joining segments in order and streaming to its sink.
 
-    Everything is written to a staging folder (``self.folder``) that replaces
-    ``OUT/<video_id>`` (``self.final``) only in ``finish``; ``abort`` throws it away.
+    Everything is written to a local staging folder (``self.folder``) that is published
+    as ``OUT/<video_id>`` (``self.final``) only in ``finish``; ``abort`` throws it away.
     """
 
-    def __init__(self, video_id: str, info: VideoInfo, out_dir: Path, config: AnalyzeConfig) -> None:
-        self.video_id, self.info, self.config = video_id, info, config
-        self.final = out_dir / video_id
-        self.folder = outputs.staging_folder(out_dir, video_id)
+    def __init__(self, video_id: str, info: VideoInfo, out: Output, config: AnalyzeConfig) -> None:
+        self.video_id, self.info, self.config, self.out = video_id, info, config, out
+        self.final = out.where(video_id)
+        self.folder = outputs.staging_folder(out.work, video_id)
         self.segments = plan_segments(info, config.segment_frames, config.sample_fps)
         self.pending: dict[int, SegmentResult] = {}
         self.next_segment = 0
@@ -186,7 +191,7 @@ class _VideoJob:
             )
         report = VideoReport(
             self.video_id,
-            self.info.path,
+            storage.display(self.info.path),
             "ok",
             duration_s=self.end_s,
             faces=len(faces),
@@ -209,13 +214,13 @@ class _VideoJob:
             "warnings": warnings,
         }
         write_json(self.folder / outputs.RUN, run)
-        outputs.swap_in(self.folder, self.final)
+        self.out.publish(self.folder, self.video_id)
         return report
 
 
 def analyze_videos(
-    videos: list[Path],
-    out_dir: Path,
+    videos: list[Location],
+    out_dir: Location | Output,
     config: AnalyzeConfig,
     workers: int | None = None,
     ray_address: str | None = None,
@@ -225,8 +230,9 @@ def analyze_videos(
     """Analyse video files on Ray; one report per video, failures included.
 
     Args:
-        videos: video files (see ``pipeline.sources.find_videos``).
-        out_dir: outputs go to ``out_dir/<video_id>/``.
+        videos: video files and URLs (see ``pipeline.sources.find_inputs``).
+        out_dir: outputs go to ``out_dir/<video_id>/``: a folder, an ``s3://`` or ``gs://``
+            prefix, or an open :class:`~lightemo_video.pipeline.destinations.Output`.
         config: analysis parameters.
         workers: CPUs of the embedded local Ray (default: all cores); ignored with
             ``ray_address``.
@@ -237,10 +243,13 @@ def analyze_videos(
     use_cluster_token(ray_address)
     import ray
 
+    if not isinstance(out_dir, Output):
+        with open_output(out_dir) as out:
+            return analyze_videos(videos, out, config, workers, ray_address, force, on_progress)
+    out = out_dir
     notify = on_progress or (lambda event: None)
-    out_dir = Path(out_dir)
     fingerprint = config.fingerprint()
-    ids = assign_video_ids(videos, out_dir)
+    ids = assign_video_ids(videos, out)
     reports: list[VideoReport] = []
     jobs: dict[str, _VideoJob] = {}
     bases: dict[str, dict] = {}
@@ -249,19 +258,19 @@ def analyze_videos(
         try:
             info = probe_video(video)
         except InputError as exc:  # unreadable now: its old tables must not stay readable
-            reports.append(_failed(out_dir, vid, video, exc.reason, config, fingerprint, notify))
+            reports.append(_failed(out, vid, video, exc.reason, config, fingerprint, notify))
             continue
         base = _base_run(vid, info, config, fingerprint)
-        if not force and _is_done(out_dir / vid, base):
-            report = VideoReport(vid, video, "skipped", "already analysed with the same inputs and parameters")
+        if not force and _is_done(out, vid, base):
+            report = VideoReport(vid, storage.display(video), "skipped", "already analysed with the same inputs and parameters")
             reports.append(report)
             notify(ProgressEvent(vid, frames_decoded=info.frame_count, finished=report))
             continue
         try:
-            jobs[vid] = _VideoJob(vid, info, out_dir, config)
+            jobs[vid] = _VideoJob(vid, info, out, config)
         except OSError as exc:
-            reason = f"cannot write {out_dir / vid} ({outputs.os_reason(exc)})"
-            reports.append(_failed(out_dir, vid, video, reason, config, fingerprint, notify, keep=True))
+            reason = f"cannot write {out.where(vid)} ({outputs.os_reason(exc)})"
+            reports.append(_failed(out, vid, video, reason, config, fingerprint, notify, keep=True))
             continue
         bases[vid] = base
     if not jobs:
@@ -296,8 +305,9 @@ def analyze_videos(
                 failed.add(vid)
                 job.abort()
                 reason, input_fault = _task_failure_reason(exc)
+                reason = storage.scrub(reason, job.info.path)  # FFmpeg's errors may quote the URL
                 reports.append(
-                    _failed(out_dir, vid, job.info.path, reason, config, fingerprint, notify, keep=not input_fault)
+                    _failed(out, vid, job.info.path, reason, config, fingerprint, notify, keep=not input_fault)
                 )
                 continue
             try:
@@ -307,7 +317,7 @@ def analyze_videos(
                 reason = f"cannot write {job.final} ({outputs.os_reason(exc)})"
                 failed.add(vid)
                 job.abort()
-                reports.append(_failed(out_dir, vid, job.info.path, reason, config, fingerprint, notify, keep=True))
+                reports.append(_failed(out, vid, job.info.path, reason, config, fingerprint, notify, keep=True))
                 continue
             notify(
                 ProgressEvent(
@@ -435,9 +445,10 @@ def truncated(info: VideoInfo, end_s: float) -> bool:
 def _base_run(video_id: str, info: VideoInfo, config: AnalyzeConfig, fingerprint: str) -> dict:
     return {
         "video_id": video_id,
-        "input": str(info.path),
+        "input": str(storage.display(info.path)),
         "size_bytes": info.size_bytes,
         "mtime_ns": info.mtime_ns,
+        "etag": info.etag,
         "duration_s": round(info.duration_s, 3),
         "fps": round(info.fps, 3),
         "frame_count": info.frame_count,
@@ -452,17 +463,20 @@ def _base_run(video_id: str, info: VideoInfo, config: AnalyzeConfig, fingerprint
     }
 
 
-def _is_done(folder: Path, base: dict) -> bool:
-    if not outputs.is_complete(folder):
+def _is_done(out: Output, video_id: str, base: dict) -> bool:
+    """Whether the video's published result is complete and was made from the same input
+    (path or URL, size, modification time, ETag) with the same parameters."""
+    if not out.is_complete(video_id):
         return False
-    previous = read_run(folder) or {}
-    return all(previous.get(k) == base[k] for k in ("input", "size_bytes", "mtime_ns", "fingerprint"))
+    previous = out.read_run(video_id) or {}
+    keys = ("input", "size_bytes", "mtime_ns", "etag", "fingerprint")
+    return all(previous.get(k) == base[k] for k in keys)
 
 
 def _failed(
-    out_dir: Path,
+    out: Output,
     video_id: str,
-    path: Path,
+    path: Location,
     reason: str,
     config: AnalyzeConfig,
     fingerprint: str,
@@ -475,8 +489,8 @@ def _failed(
     result stays as it was. Otherwise the folder is replaced by one holding only a failed
     ``run.json``, so no stale tables remain where readers look and the index lists it.
     """
-    final = out_dir / video_id
-    if keep and outputs.is_complete(final):
+    path = storage.display(path)
+    if keep and out.is_complete(video_id):
         report = VideoReport(video_id, path, "failed", f"{reason}; the previous results are kept")
         notify(ProgressEvent(video_id, finished=report))
         return report
@@ -493,11 +507,11 @@ def _failed(
     }
     staged = None
     try:
-        staged = outputs.staging_folder(out_dir, video_id)
+        staged = outputs.staging_folder(out.work, video_id)
         write_json(staged / outputs.RUN, run)
-        outputs.swap_in(staged, final)
+        out.publish(staged, video_id)
     except OSError as exc:  # the disk that failed the video may refuse this too
-        log.warning("%s: failure not recorded (%s)", final, outputs.os_reason(exc))
+        log.warning("%s: failure not recorded (%s)", out.where(video_id), outputs.os_reason(exc))
         if staged is not None:
             outputs.discard(staged)
     notify(ProgressEvent(video_id, finished=report))

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from lightemo_video.model.errors import InputError, LightEmoError
 from lightemo_video.model.labels import EMOTIONS
-from lightemo_video.pipeline import aggregate
+from lightemo_video.pipeline import aggregate, storage
 from lightemo_video.pipeline.annotate import annotate_video
 from lightemo_video.pipeline.export import clock
 from lightemo_video.pipeline.outputs import (
@@ -45,6 +45,7 @@ from lightemo_video.pipeline.outputs import (
 )
 from lightemo_video.pipeline.plots import EMOTION_COLORS, GAP_S, plot_timeline
 from lightemo_video.pipeline.sources import VideoFileSource, probe_video
+from lightemo_video.pipeline.storage import Location
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def write_video_report(video_dir: Path) -> Path:
     run = read_ok_run(video_dir)
     detections = read_table(video_dir, "detections.parquet")
     faces = read_table(video_dir, "faces.parquet")
-    pictures = face_thumbnails(Path(run.get("input", "")), faces, detections)
+    pictures = face_thumbnails(storage.location(run.get("input", "")), faces, detections)
     plot = video_dir / TIMELINE_PNG
     if not plot.is_file():
         plot_timeline(video_dir)
@@ -357,14 +358,14 @@ THUMB_PX = 72
 
 
 def face_thumbnails(
-    source: Path, faces: pd.DataFrame, detections: pd.DataFrame
+    source: Location, faces: pd.DataFrame, detections: pd.DataFrame
 ) -> dict[int, bytes]:
     """PNG pictures (``THUMB_PX`` high) of each face at its ``faces.parquet`` thumbnail
     frame and box, with a little margin; empty when the input video is gone or the
     table predates thumbnails (the report then shows none)."""
     import cv2
 
-    if faces.empty or "thumb_frame_index" not in faces or not source.is_file():
+    if faces.empty or "thumb_frame_index" not in faces or not storage.readable(source):
         return {}
     try:
         info = probe_video(source)

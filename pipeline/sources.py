@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,8 +25,10 @@ from typing import Protocol
 import av
 import cv2
 from lightemo_video.model.errors import InputError
+from lightemo_video.pipeline import storage
 from lightemo_video.pipeline.pixels import rotate
 from lightemo_video.pipeline.records import Frame
+from lightemo_video.pipeline.storage import Location
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".3gp"}
@@ -48,7 +51,7 @@ class VideoInfo:
     bars and segments, never the time axis.
     """
 
-    path: Path
+    path: Location  # a local file or a URL (s3://, gs://, http(s)://)
     size_bytes: int
     mtime_ns: int
     fps: float  # average frame rate
@@ -59,6 +62,7 @@ class VideoInfo:
     rotation: int  # degrees counterclockwise a player turns the stored picture
     time_base: Fraction
     origin_pts: int  # PTS of the first displayed frame: time 0
+    etag: str | None = None  # an object's version tag (object storage, http)
 
 
 @dataclass(frozen=True)
@@ -70,34 +74,34 @@ class Segment:
     stop_s: Fraction | None
 
 
-def probe_video(path: str | Path) -> VideoInfo:
-    """Open a video and decode its first frame.
+def probe_video(path: Location) -> VideoInfo:
+    """Open a video (a local file or a URL) and decode its first frame.
 
     Raises:
         InputError: missing file, empty file, not a video, or no decodable frame.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "no such file")
-    if path.is_dir():
-        raise InputError(path, "is a folder, not a video file")
-    stat = path.stat()
+    if storage.is_url(path):
+        stat = storage.stat(str(path))
+    else:
+        path = Path(path)
+        if not path.exists():
+            raise InputError(path, "no such file")
+        if path.is_dir():
+            raise InputError(path, "is a folder, not a video file")
+        stat = path.stat()
+    shown = storage.display(path)
     if stat.st_size == 0:
-        raise InputError(path, "empty file (0 bytes)")
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, UnicodeDecodeError):
-        raise InputError(path, "not a video file, or a format FFmpeg cannot open") from None
-    with container:
+        raise InputError(shown, "empty file (0 bytes)")
+    with open_container(path) as container:
         if not container.streams.video:
-            raise InputError(path, "not a video file: it has no video stream")
+            raise InputError(shown, "not a video file: it has no video stream")
         stream = container.streams.video[0]
         try:
             first = next(container.decode(stream), None)
         except av.FFmpegError:
             first = None
         if first is None or _pts(first) is None:
-            raise InputError(path, "corrupt or truncated video: no frame could be decoded")
+            raise InputError(shown, "corrupt or truncated video: no frame could be decoded")
         time_base = stream.time_base or Fraction(1, 90_000)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
@@ -117,10 +121,10 @@ def probe_video(path: str | Path) -> VideoInfo:
     if not fps or not math.isfinite(fps):
         fps = count / duration if duration else 0.0
     if fps <= 0:
-        raise InputError(path, "video declares no frame rate")
+        raise InputError(shown, "video declares no frame rate")
     return VideoInfo(
         path, stat.st_size, stat.st_mtime_ns, fps, max(count, 1), duration, width, height, rotation,
-        time_base, _pts(first),
+        time_base, _pts(first), getattr(stat, "etag", None),
     )
 
 
@@ -174,7 +178,7 @@ class VideoFileSource:
         first = info.origin_pts + math.ceil(segment.start_s / tb)
         stop = None if segment.stop_s is None else info.origin_pts + math.ceil(segment.stop_s / tb)
         rate = None if self.sample_fps is None else tb * self.sample_fps  # sampling slots per tick
-        with av.open(str(info.path)) as container:
+        with open_container(info.path) as container:
             stream = container.streams.video[0]
             stream.codec_context.thread_count = self.threads
             if self.threads > 1:
@@ -238,6 +242,26 @@ class VideoFileSource:
         return Frame(index, timestamp_s, image if turn is None else cv2.rotate(image, turn))
 
 
+@contextmanager
+def open_container(location: Location) -> Iterator[av.container.InputContainer]:
+    """Open a local file, an object in storage (a seekable handle reading byte ranges)
+    or an http(s) URL (FFmpeg's own ranged reads) with PyAV.
+
+    Raises:
+        InputError: not something FFmpeg can open, or the storage refused the read.
+    """
+    with storage.opened(location) as target:
+        try:
+            container = av.open(target, **storage.av_options(location))
+        except (av.FFmpegError, UnicodeDecodeError):
+            shown = storage.display(location)
+            raise InputError(shown, "not a video file, or a format FFmpeg cannot open") from None
+        except OSError as exc:  # a ranged read of an object failed
+            raise InputError(storage.display(location), storage.reason(exc, str(location))) from None
+        with container:
+            yield container
+
+
 def _pts(frame: av.VideoFrame) -> int | None:
     return frame.pts if frame.pts is not None else frame.dts
 
@@ -289,3 +313,19 @@ def unreadable(path: Path) -> str | None:
     except OSError as exc:
         return f"cannot be read ({exc.strerror or type(exc).__name__})"
     return None
+
+
+def find_inputs(items: Sequence[Location]) -> tuple[list[Location], list[InputError]]:
+    """Expand local files and folders (:func:`find_videos`) and URLs (an object, an
+    ``s3://``/``gs://`` prefix listed recursively, an ``http(s)://`` file) into videos,
+    in the order given; an error for each that is missing or holds no video."""
+    videos: list[Location] = []
+    errors: list[InputError] = []
+    for item in items:
+        if storage.is_url(item):
+            found, problems = storage.list_videos(str(item), VIDEO_SUFFIXES)
+        else:
+            found, problems = find_videos([Path(item)])
+        videos += found
+        errors += problems
+    return list(dict.fromkeys(videos)), errors

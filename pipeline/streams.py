@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 MASK = "***"
 
-# Query parameters some cameras take credentials in (``?user=admin&password=...``).
+# Query parameters that carry credentials: cameras' (``?user=admin&password=...``) and
+# those of signed S3 and GCS URLs.
 SECRET_PARAMS = frozenset(
     {
         "user",
@@ -57,6 +58,13 @@ SECRET_PARAMS = frozenset(
         "secret",
         "signature",
         "sig",
+        "awsaccesskeyid",
+        "googleaccessid",
+        "x-amz-credential",
+        "x-amz-signature",
+        "x-amz-security-token",
+        "x-goog-credential",
+        "x-goog-signature",
     }
 )
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "http": 80, "https": 443}

@@ -1,0 +1,311 @@
+"""Recordings in object storage, analysed on a ``ray start`` cluster, results written back:
+a real S3-compatible server (moto) on loopback, a real Ray cluster, the real command."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import cv2
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from lightemo_video.model.errors import InputError
+from lightemo_video.pipeline import outputs, storage
+from lightemo_video.pipeline.destinations import open_output
+from lightemo_video.pipeline.monitor import CameraMonitor
+from lightemo_video.pipeline.sources import find_inputs, probe_video
+
+from tests.conftest import DEMO_CLIP, ROOT, missing_system_component
+from tests.object_store import free_port, start_s3_server
+from tests.test_monitor import ScriptedSource
+from tests.test_monitor import config as monitor_config
+
+BUCKET = "recordings"
+ANALYZE = ["--sample-fps", "5", "--segment-frames", "60"]  # 4 segments of the 8 s clip
+TABLES = ("detections.parquet", "timeline.parquet", "faces.parquet")
+CLIP = f"{BUCKET}/in/2024/day1/astronaut_demo.mp4"
+OBJECTS = {
+    CLIP: DEMO_CLIP.read_bytes(),
+    f"{BUCKET}/in/notes.txt": b"not listed: no video suffix",
+    f"{BUCKET}/bad/notes.mp4": b"not a video\n",
+}
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """The server, a bucket with the demo clip under a nested prefix, a text file, a
+    text file named .mp4, and this process pointed at the server."""
+    process, server = start_s3_server(OBJECTS)
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(server.env(saved))
+    try:
+        yield server
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The command as a user runs it, from this checkout."""
+    env = {**(env or os.environ), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "lightemo_video.cli", *args],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
+    )
+
+
+def read_s3_table(url: str) -> pd.DataFrame:
+    fs, path = storage.filesystem(url)
+    return pq.read_table(path, filesystem=fs).to_pandas()
+
+
+@pytest.fixture(scope="module")
+def cluster(s3):
+    """``ray start --head`` on loopback, in its own temporary folder and ports, with the
+    storage settings and key in its environment (as cluster nodes need them); stopped by
+    ending the processes it started, so other Ray instances on the machine are untouched."""
+    ray = shutil.which("ray")
+    if ray is None:
+        missing_system_component("the ray command is not installed")
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    port = free_port()
+    ports = {
+        "--port": port, "--node-manager-port": free_port(), "--object-manager-port": free_port(),
+        "--dashboard-agent-listen-port": free_port(), "--dashboard-agent-grpc-port": free_port(),
+        "--runtime-env-agent-port": free_port(), "--metrics-export-port": free_port(),
+        "--ray-client-server-port": free_port(),
+    }
+    head = subprocess.Popen(
+        [ray, "start", "--head", "--block", "--num-cpus", "2", "--temp-dir", temp,
+         "--include-dashboard", "false", "--disable-usage-stats",
+         *(str(x) for pair in ports.items() for x in pair)],
+        env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        _wait_for_cluster(head, address)
+        yield address
+    finally:
+        if head.poll() is None:
+            head.terminate()  # `ray start --block` then stops the node's processes itself
+            try:
+                head.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(head.pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _wait_for_cluster(head: subprocess.Popen, address: str) -> None:
+    check = "import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); ray.shutdown()"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if head.poll() is not None:
+            reason = head.stderr.read().decode(errors="replace").strip().splitlines()[-1:]
+            missing_system_component(f"ray start --head failed: {reason}")
+        env = {**os.environ, "RAY_AUTH_MODE": "token"}  # `ray start` clusters want their token
+        done = subprocess.run([sys.executable, "-c", check, address], capture_output=True, timeout=120, env=env)
+        if done.returncode == 0:
+            return
+        time.sleep(2)
+    missing_system_component("ray start --head did not answer within 3 minutes")
+
+
+def test_urls_and_credentials_are_masked():
+    signed = (
+        "https://user:pa55@files.example.com/v/clip.mp4?X-Amz-Credential=AKIA123%2F2024"
+        "&X-Amz-Signature=deadbeef&X-Amz-Security-Token=tok123&part=2"
+    )
+    shown = storage.display(signed)
+    for secret in ("pa55", "AKIA123", "deadbeef", "tok123"):
+        assert secret not in shown
+    assert shown.startswith("https://***@files.example.com/v/clip.mp4?") and "part=2" in shown
+    assert storage.stem_of(signed) == "clip"
+    assert storage.display(DEMO_CLIP) == DEMO_CLIP
+
+
+def test_prefixes_are_listed_recursively_and_mixed_with_local_paths(s3, tmp_path):
+    missing_local = tmp_path / "nope.mp4"
+    videos, errors = find_inputs(
+        [f"s3://{BUCKET}/in/", str(DEMO_CLIP), f"s3://{BUCKET}/bad/notes.mp4",
+         "s3://no-such-bucket/x/", f"s3://{BUCKET}/empty/", str(missing_local)]
+    )
+    assert videos == [
+        f"s3://{CLIP}", DEMO_CLIP.resolve(), f"s3://{BUCKET}/bad/notes.mp4"
+    ]
+    reasons = {e.source: e.reason for e in errors}
+    assert reasons == {
+        "s3://no-such-bucket/x/": "no such bucket 'no-such-bucket'",
+        f"s3://{BUCKET}/empty/": "no such object or prefix",
+        str(missing_local): "no such file or folder",
+    }
+
+
+def test_an_object_probes_like_the_local_file(s3):
+    remote = probe_video(f"s3://{CLIP}")
+    local = probe_video(DEMO_CLIP)
+    assert remote.size_bytes == local.size_bytes and remote.etag and remote.mtime_ns > 0
+    for field in ("fps", "frame_count", "duration_s", "width", "height", "time_base", "origin_pts"):
+        assert getattr(remote, field) == getattr(local, field)
+    with pytest.raises(InputError, match="not a video file"):
+        probe_video(f"s3://{BUCKET}/bad/notes.mp4")
+    with pytest.raises(InputError, match="no such object"):
+        probe_video(f"s3://{BUCKET}/in/gone.mp4")
+
+
+def test_storage_errors_are_one_line_per_input_and_the_batch_goes_on(s3, tmp_path):
+    out = tmp_path / "out"
+    done = cli("analyze", "s3://no-such-bucket/in/", f"s3://{BUCKET}/bad/notes.mp4", "--out", str(out))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "s3://no-such-bucket/in/: no such bucket 'no-such-bucket'" in done.stderr
+    assert f"s3://{BUCKET}/bad/notes.mp4: not a video file" in done.stderr
+    assert json.loads((out / "notes" / "run.json").read_text())["status"] == "failed"
+
+    strict, checking = start_s3_server({CLIP: b"any"}, check_credentials=True)
+    try:
+        keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        anonymous = {k: v for k, v in checking.env().items() if k not in keys}
+        done = cli("analyze", f"s3://{CLIP}", "--out", str(out), env=anonymous)
+    finally:
+        strict.terminate()
+        strict.wait(timeout=30)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"s3://{CLIP}: access denied and no credentials found" in done.stderr
+
+    dead = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    began = time.monotonic()
+    done = cli("analyze", f"s3://{BUCKET}/in/", "--out", str(out), env=dead)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "cannot reach the storage endpoint at http://127.0.0.1:" in done.stderr
+    assert time.monotonic() - began < 60
+
+    done = cli("analyze", str(DEMO_CLIP), "--out", "s3://no-such-bucket/out/")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "s3://no-such-bucket/out: cannot write here (no such bucket)" in done.stderr
+
+
+def test_object_storage_on_a_cluster_matches_a_local_run(s3, cluster, tmp_path):
+    """Inputs from s3:// and a signed https-style URL, outputs to s3://, on a ``ray start``
+    cluster: the rows equal those of a local run of the same file; a rerun skips the
+    finished videos; report and export work from the bucket; no secret is shown."""
+    signed = s3.client().generate_presigned_url(
+        "get_object", Params={"Bucket": BUCKET, "Key": CLIP.split("/", 1)[1]}, ExpiresIn=3600
+    )
+    out = f"s3://{BUCKET}/results/"
+    done = cli("analyze", f"s3://{BUCKET}/in/", signed, "--out", out, "--ray-address", cluster, *ANALYZE)
+    assert done.returncode == 0, done.stderr
+    local = tmp_path / "local"
+    done_local = cli("analyze", str(DEMO_CLIP), "--out", str(local), "--ray-address", cluster, *ANALYZE)
+    assert done_local.returncode == 0, done_local.stderr
+
+    names = storage.list_names(out)
+    ids = sorted({n.split("/")[0] for n in names if n.endswith("/run.json")})
+    assert len(ids) == 2 and all(i.startswith("astronaut_demo-") for i in ids)  # same stem twice
+    for vid in ids:
+        run = json.loads(storage.read_object(f"{out}{vid}/run.json"))
+        assert run["status"] == "ok" and run["segments"] == 4 and run["etag"]
+        for name in TABLES:
+            remote = read_s3_table(f"{out}{vid}/{name}")
+            expected = pd.read_parquet(local / "astronaut_demo" / name)
+            if "video_id" in expected:
+                expected["video_id"] = vid
+            pd.testing.assert_frame_equal(remote, expected)
+        assert {f"{vid}/report.html", f"{vid}/timeline.png"} <= set(names)
+    assert "report.html" in names and not any(n.startswith(".") for n in names)
+    everything = done.stdout + done.stderr + "".join(
+        storage.read_object(f"{out}{n}").decode() for n in names if n.endswith((".json", ".html"))
+    )
+    assert "Signature=***" in everything
+    for secret in (s3.secret, s3.key_id, signed.split("Signature=")[1].split("&")[0]):
+        assert secret not in everything
+
+    before = {vid: storage.read_object(f"{out}{vid}/run.json") for vid in ids}
+    again = cli("analyze", f"s3://{BUCKET}/in/", signed, "--out", out, "--ray-address", cluster, *ANALYZE)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("skipped (done)") == 2
+    assert before == {vid: storage.read_object(f"{out}{vid}/run.json") for vid in ids}
+
+    report = cli("report", out)
+    assert report.returncode == 0, report.stderr
+    assert f"{out}report.html" in report.stdout
+    exported = cli("export", out, "--level", "face")
+    assert exported.returncode == 0, exported.stderr
+    faces = pd.read_csv(io.StringIO(exported.stdout))
+    assert sorted(faces["video_id"].unique()) == ids and len(faces) > 0
+    missing = cli("export", f"s3://{BUCKET}/nothing-here/")
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert f"s3://{BUCKET}/nothing-here: nothing here" in missing.stderr
+
+
+def test_a_rerun_on_object_storage_replaces_the_video_as_a_unit(s3):
+    """Publishing over an earlier result: stale objects go, ``run.json`` comes last, and
+    nothing is left under the prefix but the new result."""
+    url = f"s3://{BUCKET}/unit/"
+    with open_output(url) as out:
+        for run_id, files in ((1, ("a.parquet", "old.png")), (2, ("a.parquet",))):
+            staged = outputs.staging_folder(out.work, "vid")
+            for name in files:
+                (staged / name).write_text(f"run {run_id}")
+            (staged / "run.json").write_text(json.dumps({"status": "ok", "run": run_id}))
+            out.publish(staged, "vid")
+        assert storage.list_names(f"{url}vid") == ["a.parquet", "run.json"]
+        assert out.read_run("vid") == {"status": "ok", "run": 2}
+        assert storage.read_object(f"{url}vid/a.parquet") == b"run 2"
+        assert (out.work / "vid" / "a.parquet").read_text() == "run 2"
+
+
+class PacedSource(ScriptedSource):
+    """A scripted camera that sends a frame every 0.25 s, so parts roll while it runs."""
+
+    def newest(self, after: int, timeout: float):
+        time.sleep(0.25)
+        return super().newest(after, timeout)
+
+
+def test_monitor_uploads_each_part_as_it_rolls_and_resumes_from_the_bucket(s3):
+    """Parts reach the bucket while the camera runs; a later run on another machine (a
+    fresh local folder) continues the stream's frame index and part numbers."""
+    cap = cv2.VideoCapture(str(DEMO_CLIP))
+    script = [(cap.read()[1], 0.2 * i, 1) for i in range(8)]
+    cap.release()
+    url = f"s3://{BUCKET}/cameras/"
+    parts_before_stop = []
+
+    def run_once() -> None:
+        box = {}
+
+        def stopping() -> None:
+            parts_before_stop.append([n for n in storage.list_names(url) if "/part-" in n])
+            box["monitor"].stop()
+
+        def factory(camera, stream_config, first_index, origin):
+            return PacedSource(script, first_index, origin, stopping)
+
+        box["monitor"] = CameraMonitor(
+            "rtsp://user:pw@cam/x", url, monitor_config(roll_seconds=0.6, sample_fps=0), source_factory=factory
+        )
+        box["monitor"].run(duration_s=30)
+
+    run_once()
+    run_once()
+    first_run, second_run = parts_before_stop
+    assert len(first_run) >= 1 and len(second_run) > len(first_run)  # uploaded on roll
+    names = storage.list_names(url)
+    parts = [n for n in names if n.startswith("cam-554-x/part-")]
+    assert [p.rsplit("-", 1)[1] for p in parts] == [f"{i:06d}.parquet" for i in range(len(parts))]
+    rows = pd.concat([read_s3_table(f"{url}{p}") for p in parts], ignore_index=True)
+    assert rows["frame_index"].tolist() == list(range(16))
+    assert {"cam-554-x/status.json", "cam-554-x/faces.parquet", "cam-554-x/timeline.parquet"} <= set(names)
+    status = json.loads(storage.read_object(f"{url}cam-554-x/status.json"))
+    assert status["state"] == "stopped" and "pw" not in json.dumps(status)
