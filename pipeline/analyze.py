@@ -62,7 +62,8 @@ class AnalyzeConfig:
             start-up (file open and seek). Results do not depend on it.
         tracker: face-id tracker settings.
         smoothing: how each face track's probabilities are smoothed over time.
-        scene_cut: histogram correlation below which a new shot (and new ids) begins.
+        scene_cut: correlation of consecutive frames' histograms and pictures below which
+            (both) a new shot, and new ids, begins.
     """
 
     sample_fps: float = 10.0

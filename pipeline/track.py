@@ -2,10 +2,10 @@
 
 ByteTrack-style: every track's box is predicted by a constant-velocity Kalman filter, so
 a face that walks keeps overlapping its prediction; this frame's confident boxes are
-matched first (IoU, Hungarian), then weak boxes (below the detector's score threshold,
-kept only for this) may keep an unmatched track alive through a turned or blurred
-moment, but never start a track or produce a row. A new track becomes a face, with the
-next id, only once it has been seen in ``confirm_frames`` analysed frames spanning
+matched first (IoU, Hungarian), then weak boxes (below the detector's score threshold)
+may continue a track seen on the last frame through a turned or blurred moment, as rows
+of its face, but never start a track. A new track becomes a face, with the next id, only
+once confident boxes have been seen in ``confirm_frames`` analysed frames spanning
 ``confirm_s``, so a one-frame false face never gets an id. A lost track waits
 ``max_age_s`` for its face; every track ends at a scene cut.
 
@@ -164,9 +164,10 @@ class _Track:
     missed: bool = False  # confirmed, but no box matched on the last analysed frame
     looks: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (quality, signature)
 
-    def see(self, xyxy: np.ndarray, now: float) -> None:
+    def see(self, xyxy: np.ndarray, now: float, confident: bool = True) -> None:
+        """A box continues the track; only confident ones count toward confirmation."""
         self.motion.correct(xyxy)
-        self.last_s, self.hits, self.missed = now, self.hits + 1, False
+        self.last_s, self.hits, self.missed = now, self.hits + int(confident), False
 
     def remember(self, quality: float, signature: np.ndarray | None, keep: int) -> None:
         """Keep ``signature`` if it is among the ``keep`` best-quality ones seen."""
@@ -266,10 +267,12 @@ class FaceTracker:
         minus the key of an unconfirmed track (see :meth:`fate`), 0 for the other weak
         faces (never rows)."""
         now = faces.timestamp_s
+        previous = self._now
         self._advance(now, scene_cut)
         codes = np.zeros(len(faces), dtype=np.int64)
         strong = faces.score >= self.min_score
         weak = ~strong & (faces.score >= self.config.weak_score)
+        marked = self._followed.mark(faces)
         confirmed = [t for t in self._tracks if t.face_id]
         tentative = [t for t in self._tracks if not t.face_id]
         # 1. confident boxes continue confirmed tracks, lost ones included;
@@ -280,14 +283,19 @@ class FaceTracker:
         recent = [t for t in lost if not t.missed]
         follows = np.zeros(len(faces), dtype=np.int64)
         self._associate(recent, faces, np.flatnonzero(weak), self.config.weak_iou_threshold, follows, weak=True)
-        codes = np.where(weak & self._followed.mark(faces), follows, codes)
         for t in lost:
             t.missed = t.last_s < now
-        # 3. the other confident boxes continue unconfirmed tracks, or start new ones.
+        # 3. the other confident boxes continue unconfirmed tracks, then weak ones those
+        # of them seen on the last frame (rows if the track confirms);
         rest = np.flatnonzero(strong & (codes == 0))
         unseen = self._associate(tentative, faces, rest, self.config.iou_threshold, codes)
+        recent = [t for t in unseen if previous is not None and t.last_s >= previous]
+        free = np.flatnonzero(weak & (follows == 0))
+        self._associate(recent, faces, free, self.config.weak_iou_threshold, follows, weak=True)
+        codes = np.where(weak & marked, follows, codes)
         ended = [t for t in unseen if now - t.last_s > self.config.tentative_age_s]
         self._tracks = [t for t in self._tracks if all(t is not e for e in ended)]
+        # 4. confident boxes left start new tracks.
         for j in np.flatnonzero(strong & (codes == 0)):
             codes[j] = self._start(faces, j)
         return faces.with_ids(codes)
@@ -376,7 +384,7 @@ class FaceTracker:
         matched = set()
         for i, j in match_boxes(predicted, faces.xyxy[candidates], iou_threshold):
             track, face = tracks[i], int(candidates[j])
-            track.see(faces.xyxy[face], faces.timestamp_s)
+            track.see(faces.xyxy[face], faces.timestamp_s, confident=not weak)
             if not weak:
                 self._remember(track, faces, face)
             self._confirm_if_due(track)
@@ -469,12 +477,20 @@ class ConfirmedFaces:
 
 
 class SceneCutDetector:
-    """Flags a new shot when a frame's gray histogram stops resembling the last one.
+    """Flags a new shot when a frame stops resembling the last one in both its gray
+    histogram and its picture (a 32x18 thumbnail, brightness and contrast normalised).
+
+    A lighting change or a camera's exposure alters the histogram but not the picture; a
+    person walking close alters the picture but not the histogram; a cut alters both.
+    Histograms alone split the tracks of every face in a scene whose light swings.
 
     Args:
-        threshold: histogram correlation below which a cut is declared. Higher catches
-            soft cuts but may split a shot on a fast camera pan or a flash.
+        threshold: correlation (of the histograms, and of the thumbnails) below which a cut
+            is declared. Higher catches soft cuts but may split a shot on a fast pan or a flash.
     """
+
+    BINS = 32
+    THUMB = (32, 18)
 
     def __init__(self, threshold: float = 0.5) -> None:
         self.threshold = threshold
@@ -491,12 +507,20 @@ class SceneCutDetector:
         """True if two frames' signatures belong to different shots (False if one is missing)."""
         if before is None or after is None:
             return False
-        return bool(cv2.compareHist(before, after, cv2.HISTCMP_CORREL) < self.threshold)
+        bins = self.BINS
+        histograms = cv2.compareHist(before[:bins], after[:bins], cv2.HISTCMP_CORREL)
+        pictures = float(np.dot(before[bins:], after[bins:]))
+        return bool(histograms < self.threshold and pictures < self.threshold)
 
-    @staticmethod
-    def signature(frame: Frame) -> np.ndarray:
-        """A frame's normalised 32-bin gray histogram (small enough to send between processes)."""
+    @classmethod
+    def signature(cls, frame: Frame) -> np.ndarray:
+        """float32 (32 + 32*18,): a frame's normalised gray histogram, then its thumbnail
+        with zero mean and unit norm (small enough to send between processes)."""
         gray = frame.shrunk_gray(64, 36)
-        hist = cv2.calcHist([gray], [0], None, [32], [0, 256])
+        hist = cv2.calcHist([gray], [0], None, [cls.BINS], [0, 256])
         cv2.normalize(hist, hist)
-        return hist
+        thumb = cv2.resize(gray, cls.THUMB, interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+        thumb -= thumb.mean()
+        norm = float(np.linalg.norm(thumb))
+        picture = thumb / norm if norm > 0 else thumb
+        return np.concatenate([hist.ravel(), picture]).astype(np.float32)

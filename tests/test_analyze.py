@@ -74,17 +74,48 @@ def test_face_free_clip_yields_no_faces(stages):
 
 
 def test_a_scene_cut_on_a_segment_boundary_starts_new_ids(stages, tmp_path):
-    """Two shots with the face at the same place: a hard cut (much darker picture) at
-    frame 20 must end the track, also when a segment starts exactly there."""
+    """Two shots with the face at the same place: a hard cut (another, darker background)
+    at frame 20 must end the track, also when a segment starts exactly there."""
     import cv2
 
     shot = cv2.VideoCapture(str(DEMO_CLIP)).read()[1]
-    frames = [shot] * 20 + [cv2.convertScaleAbs(shot, alpha=0.45)] * 20
+    other = _other_background(shot, stages)
+    frames = [shot] * 20 + [other] * 20
     clip = write_clip(tmp_path / "cut.mp4", frames, fps=10)
     for segment_frames in (1000, 20):  # (the same face: re-identification off to see the cut)
         rows = _run(clip, stages, segment_frames, reid_window_s=0.0).to_pandas()
         assert rows["frame_index"].tolist() == list(range(40))
         assert rows["face_id"].tolist() == [1] * 20 + [2] * 20, segment_frames
+
+
+def test_lighting_swings_are_not_scene_cuts(stages, tmp_path):
+    """A shot whose light swings by 35% (exposure, clouds, flicker) stays one shot: the
+    histogram changes, the picture does not."""
+    import cv2
+
+    shot = cv2.VideoCapture(str(DEMO_CLIP)).read()[1]
+    frames = [cv2.convertScaleAbs(shot, alpha=1.0 if k % 4 < 2 else 0.65) for k in range(40)]
+    clip = write_clip(tmp_path / "light.mp4", frames, fps=10)
+    rows = _run(clip, stages, segment_frames=1000, reid_window_s=0.0).to_pandas()
+    assert rows["frame_index"].tolist() == list(range(40))
+    assert set(rows["face_id"]) == {1}
+
+
+def _other_background(shot: np.ndarray, stages) -> np.ndarray:
+    """``shot``'s face (with a margin) pasted at the same place on a different, darker scene."""
+    import cv2
+    from lightemo_video.pipeline.records import Frame
+
+    x1, y1, x2, y2 = stages.detector.detect(Frame(0, 0.0, shot)).xyxy[0].astype(int)
+    h, w = shot.shape[:2]
+    scene = np.zeros_like(shot)
+    scene[:, :, 0] = np.linspace(0, 255, w, dtype=np.uint8)[None, :]
+    scene[: h // 2, :, 1] = 200
+    cv2.circle(scene, (w // 5, h // 3), h // 4, (30, 160, 220), -1)
+    mx, my = (x2 - x1) // 3, (y2 - y1) // 3
+    a, b, c, d = max(y1 - my, 0), min(y2 + my, h), max(x1 - mx, 0), min(x2 + mx, w)
+    scene[a:b, c:d] = shot[a:b, c:d]
+    return cv2.convertScaleAbs(scene, alpha=0.45)
 
 
 def test_crowd_clip_ids_are_people(stages):

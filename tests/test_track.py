@@ -118,6 +118,22 @@ def test_weak_boxes_continue_a_face_as_rows_but_never_start_one():
     assert too_weak.update(_frame(0.6, _box(0), score=0.9)).face_id.tolist() == [2]
 
 
+def test_weak_boxes_fill_a_new_face_once_it_confirms_but_do_not_confirm_it():
+    """A face the detector finds confidently every other frame: its weak frames become its
+    rows once three confident ones confirm it; two confident frames and weak ones never do."""
+    scores = [0.9, 0.4, 0.9, 0.4, 0.9, 0.4]
+    frames = [_frame(k / 10, _box(3 * k), score=s) for k, s in enumerate(scores)]
+    buffer = ConfirmedFaces(FaceTracker(TrackerConfig(), min_score=0.6))
+    rows = [(r.frame_index, int(i)) for f in frames for r in buffer.push(f) for i in r.face_id]
+    rows += [(r.frame_index, int(i)) for r in buffer.flush() for i in r.face_id]
+    assert rows == [(k, 1) for k in range(6)]
+    scores = [0.9, 0.4, 0.9, 0.4, 0.4, 0.4, 0.4]
+    frames = [_frame(k / 10, _box(3 * k), score=s) for k, s in enumerate(scores)]
+    buffer = ConfirmedFaces(FaceTracker(TrackerConfig(), min_score=0.6))
+    released = [r for f in frames for r in buffer.push(f)] + buffer.flush()
+    assert sum(len(r) for r in released) == 0
+
+
 def _confirmed_rows(frames: list[FaceDetections], config: TrackerConfig) -> list[tuple[int, int]]:
     """(frame_index, face_id) of every row batch tracking gives, in order."""
     buffer = ConfirmedFaces(FaceTracker(config))
