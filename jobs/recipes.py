@@ -44,8 +44,9 @@ class Recipe:
             start this run (a warm restart: one more learning-rate cycle from where an
             earlier run ended), or ``None`` to start from random weights.
         teacher: a trained ``.keras`` model whose flip-averaged probabilities on the
-            training faces are blended into the targets (distillation into a smaller
-            network, see ``model.distill``), or ``None``.
+            training faces are blended into the targets, FER2013 labels or FER+ votes
+            (distillation into a smaller network, see ``model.distill`` and
+            ``jobs.teacher``), or ``None``.
         teacher_share: weight of the teacher's probabilities in those targets.
     """
 
@@ -203,6 +204,24 @@ RECIPES: dict[str, Recipe] = {
         label_smoothing=0.0,
         erase=0.25,
         init_from="model/weights/lightemonet-ferplus.keras",
+        test_time_augmentation="flip",
+    ),
+    # LightEmoNet from the shipped ferplus model toward half the FER+ votes, half the
+    # probabilities of the wide teacher (``jobs.teacher``, trained where a GPU is; any
+    # machine can run it, slowly). Needs runs/teacher/teacher.keras.
+    "ferplus-distill-f32": _PLUS.with_overrides(
+        name="ferplus-distill-f32",
+        labels="ferplus",
+        batch_size=64,
+        precision="float32",
+        epochs=30,
+        stop_patience=30,
+        learning_rate=5e-4,
+        label_smoothing=0.0,
+        erase=0.25,
+        init_from="model/weights/lightemonet-ferplus.keras",
+        teacher="runs/teacher/teacher.keras",
+        teacher_share=0.5,
         test_time_augmentation="flip",
     ),
 }

@@ -179,8 +179,8 @@ def train(
 
     if recipe.labels not in LABELS:  # before loading 28k images
         raise DataError(recipe.labels, f"unknown labels; known: {', '.join(LABELS)}")
-    if recipe.teacher and recipe.labels != "fer2013":
-        raise DataError(recipe.teacher, "a teacher blends into FER2013 labels only (labels='fer2013')")
+    if recipe.teacher and recipe.labels == "fer2013+ferplus":
+        raise DataError(recipe.teacher, "a teacher blends into FER2013 or FER+ labels, not both")
     if recipe.teacher and not repo_path(recipe.teacher).is_file():
         raise DataError(recipe.teacher, "no such teacher model")
     machine = describe()

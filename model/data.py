@@ -62,11 +62,12 @@ class FaceSet:
         return np.bincount(self.labels, minlength=NUM_CLASSES)
 
     def blended(self, distributions: np.ndarray, share: float, where: np.ndarray | None = None) -> FaceSet:
-        """The same faces and labels, trained toward ``(1 - share)`` of their own label
-        plus ``share`` of ``distributions`` (float (n, 7)); faces outside the boolean mask
-        ``where`` (default: all) keep a one-hot target."""
+        """The same faces and labels, trained toward ``(1 - share)`` of their own target
+        (``targets``, else the one-hot label) plus ``share`` of ``distributions`` (float
+        (n, 7)); faces outside the boolean mask ``where`` (default: all) keep their own."""
         where = np.ones(len(self), bool) if where is None else where
-        targets = np.eye(NUM_CLASSES, dtype=np.float32)[self.labels]
+        own = self.targets if self.targets is not None else np.eye(NUM_CLASSES, dtype=np.float32)[self.labels]
+        targets = own.astype(np.float32, copy=True)
         targets[where] = (1.0 - share) * targets[where] + share * distributions[where]
         return FaceSet(self.images, self.labels, self.names, targets=targets)
 

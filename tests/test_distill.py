@@ -45,6 +45,17 @@ def test_targets_blend_labels_with_the_teachers_flip_averaged_probabilities(teac
     assert taught.labels.tolist() == plain.labels.tolist() and taught.names == plain.names
 
 
+def test_soft_targets_such_as_ferplus_votes_are_blended_not_replaced_by_the_label(teacher):
+    model, path = teacher
+    plain = faces()
+    votes = np.random.default_rng(2).dirichlet(np.ones(7), len(plain)).astype(np.float32)
+    voted = FaceSet(plain.images, votes.argmax(axis=1), plain.names, targets=votes)
+    x = (plain.images.astype(np.float32) / 255.0)[..., None]
+    probs = (np.asarray(model(x)) + np.asarray(model(x[:, :, ::-1]))) / 2
+    taught = teacher_targets(voted, path, share=0.5)
+    np.testing.assert_allclose(taught.targets, 0.5 * votes + 0.5 * probs, atol=1e-5)
+
+
 def test_share_outside_its_range_is_a_one_line_error(teacher):
     _, path = teacher
     with pytest.raises(DataError, match="teacher share"):

@@ -1,0 +1,68 @@
+"""The wide-teacher job, end to end on a few faces: packing, a budgeted run, and a teacher
+file that the student's training can load (flip-averaged, like any model file)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from lightemo_video.jobs.teacher import MixedBatches, pack_faces, packed_images, train_teacher
+from lightemo_video.model.data import stratified_split
+from lightemo_video.model.errors import DataError
+from lightemo_video.model.runtime import open_model_file
+
+from tests.test_ferplus import write_csv_dataset
+
+
+def test_pack_keeps_voted_faces_and_the_recipes_validation_slice(tmp_path):
+    votes = [f"Training,fer{i}.png,{i % 3},{(i + 1) % 4},1,0,0,0,0,0,0,0" for i in range(30)]
+    votes[4] = "Training,fer4.png,0,0,0,0,0,0,0,0,2,8"  # not a face: left out
+    faces, ferplus = write_csv_dataset(tmp_path, votes)
+    packed = np.load(pack_faces(tmp_path / "fer2013.csv", ferplus, tmp_path / "faces.npz"))
+    keep = np.setdiff1d(np.arange(30), [4])
+    assert np.array_equal(packed_images(packed), faces.images[keep])
+    assert packed["votes"].shape == (29, 7)
+    np.testing.assert_allclose(packed["votes"].sum(axis=1), 1.0, atol=1e-6)
+    _, validation = stratified_split(faces.labels, 0.1, seed=42)  # as the recipes draw it
+    expected = np.setdiff1d(validation, [4])
+    assert packed["names"][packed["validation"]].tolist() == [faces.names[i] for i in expected]
+
+
+def test_a_short_run_writes_a_teacher_the_student_can_use(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 96
+    votes = rng.dirichlet(np.ones(7), n).astype(np.float32)
+    images = rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)
+    validation = np.arange(n) % 4 == 0
+    names = np.array([f"face{i}" for i in range(n)])
+    np.savez(tmp_path / "faces.npz", images=images, votes=votes, validation=validation, names=names)
+    out = tmp_path / "out"
+    report = train_teacher(tmp_path / "faces.npz", out, 5, max_epochs=2, width=4, batch_size=16)
+    assert report["epochs_run"] == 2
+    assert report["train_images"] == 72 and report["validation_images"] == 24
+    assert json.loads((tmp_path / "out" / "teacher.json").read_text())["best_epoch"] in (1, 2)
+    probs = np.load(tmp_path / "out" / "teacher-probs.npz")["probs"]
+    assert probs.shape == (n, 7)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-3)
+    teacher = open_model_file(tmp_path / "out" / "teacher.keras", tta="flip")
+    again = teacher.predict((images[:8].astype(np.float32) / 255.0)[..., None])
+    np.testing.assert_allclose(again, probs[:8], atol=1e-3)  # the probabilities it wrote
+
+
+def test_mixup_keeps_targets_distributions_and_favours_the_first_face():
+    x = np.stack([np.zeros((48, 48, 1)), np.ones((48, 48, 1))]).astype(np.float32)
+    y = np.eye(7, dtype=np.float32)[[0, 1]]
+    batches = MixedBatches(x, y, batch_size=2, mixup=0.4, seed=1)
+    xb, yb = batches[0]
+    np.testing.assert_allclose(yb.sum(axis=1), 1.0, atol=1e-6)
+    assert (yb.max(axis=1) >= 0.5).all()
+    np.testing.assert_allclose(xb[:, 0, 0, 0], yb[:, 1], atol=1e-6)  # pixels mix as targets do
+
+
+def test_a_pack_without_a_validation_slice_is_refused(tmp_path):
+    empty = np.zeros((4, 48, 48), np.uint8)
+    np.savez(tmp_path / "faces.npz", images=empty, votes=np.full((4, 7), 1 / 7),
+             validation=np.zeros(4, bool), names=np.array(["a", "b", "c", "d"]))
+    with pytest.raises(DataError, match="validation"):
+        train_teacher(tmp_path / "faces.npz", tmp_path / "out", max_epochs=1, width=4)
