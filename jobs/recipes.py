@@ -110,6 +110,18 @@ _HALF = _PLUS.with_overrides(
     teacher_share=0.5,
 )
 
+# Cycles on the FER+ votes (soft targets, so no label smoothing) from the shipped ferplus
+# model, in float32 at batch 64 for CPUs without bf16 hardware.
+_FERPLUS_F32 = _PLUS.with_overrides(
+    labels="ferplus",
+    batch_size=64,
+    precision="float32",
+    label_smoothing=0.0,
+    erase=0.25,
+    init_from="model/weights/lightemonet-ferplus.keras",
+    test_time_augmentation="flip",
+)
+
 RECIPES: dict[str, Recipe] = {
     # Exactly the paper: batch 32, float32.
     "paper": Recipe(name="paper"),
@@ -192,36 +204,18 @@ RECIPES: dict[str, Recipe] = {
     ),
     # A second cycle on the FER+ votes from the shipped ferplus model, which ended its
     # first 20 epochs still improving (training accuracy 75.7% below validation 80.3%).
-    # float32 at batch 64, for CPUs without bf16 hardware.
-    "ferplus-restart-f32": _PLUS.with_overrides(
-        name="ferplus-restart-f32",
-        labels="ferplus",
-        batch_size=64,
-        precision="float32",
-        epochs=16,
-        stop_patience=16,
-        learning_rate=2.5e-4,
-        label_smoothing=0.0,
-        erase=0.25,
-        init_from="model/weights/lightemonet-ferplus.keras",
-        test_time_augmentation="flip",
+    "ferplus-restart-f32": _FERPLUS_F32.with_overrides(
+        name="ferplus-restart-f32", epochs=16, stop_patience=16, learning_rate=2.5e-4
     ),
     # LightEmoNet from the shipped ferplus model toward half the FER+ votes, half the
     # probabilities of the wide teacher (``jobs.teacher``, trained where a GPU is; any
     # machine can run it, slowly). Needs runs/teacher/teacher.keras.
-    "ferplus-distill-f32": _PLUS.with_overrides(
+    "ferplus-distill-f32": _FERPLUS_F32.with_overrides(
         name="ferplus-distill-f32",
-        labels="ferplus",
-        batch_size=64,
-        precision="float32",
         epochs=30,
         stop_patience=30,
         learning_rate=5e-4,
-        label_smoothing=0.0,
-        erase=0.25,
-        init_from="model/weights/lightemonet-ferplus.keras",
         teacher="runs/teacher/teacher.keras",
         teacher_share=0.5,
-        test_time_augmentation="flip",
     ),
 }
