@@ -47,7 +47,7 @@ def pack_faces(
 
     Faces are stored as their original image files' bytes (PNG-encoded when they came
     from a CSV), back to back, so the file stays small enough to send to a GPU machine
-    (about 45 MB against 60 MB as compressed pixels)."""
+    (36 MB against 60 MB as compressed pixels)."""
     faces = load_faces(data, split="train" if Path(data).is_dir() else "Training")
     _, val_index = stratified_split(faces.labels, val_fraction, seed=seed)
     validation = np.zeros(len(faces), bool)
@@ -275,7 +275,9 @@ class MixedBatches(keras.utils.PyDataset):
 
 
 def _flip_averaged(model, x: np.ndarray, batch: int = 1024) -> np.ndarray:
-    """float32 (n, 7): the mean of the model's probabilities on each face and its mirror."""
+    """float32 (n, 7): the mean of the model's probabilities on each face and its mirror.
+    (``model.runtime.FlipAveraged`` needs TensorFlow to load a file; this runs on any
+    backend, on the model in memory.)"""
     out = []
     for i in range(0, len(x), batch):
         chunk = x[i : i + batch]

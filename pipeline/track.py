@@ -40,8 +40,9 @@ class TrackerConfig:
         weak_iou_threshold: minimum overlap for a weak box (below the detector's score
             threshold) to keep a track alive; stricter, as weak boxes are often background.
         weak_score: weak boxes down to this detector score are looked at; 1 turns the
-            second stage off. A weak box that continues a confirmed face seen on the last
-            frame becomes one of its rows (weak boxes never start a face). Lower finds
+            second stage off. A weak box that continues a face seen on the last frame
+            becomes one of its rows (once it is confirmed; weak boxes neither start nor
+            confirm a face). Lower finds
             more of a face's turned or blurred frames, and classifies more boxes.
         follow_iou: a weak box is classified (may become a row) only if it overlaps, by
             this IoU, a box kept on the previous analysed frame (see :class:`FollowedBoxes`),
@@ -263,9 +264,9 @@ class FaceTracker:
 
     def track(self, faces: FaceDetections, scene_cut: bool = False) -> FaceDetections:
         """All of this frame's faces with a code in ``face_id``: the id of a confirmed track
-        for a confident face (or a weak one from ``follow_score`` up that continues it),
-        minus the key of an unconfirmed track (see :meth:`fate`), 0 for the other weak
-        faces (never rows)."""
+        for a confident face (or a weak one, marked by :class:`FollowedBoxes`, that
+        continues it), minus the key of an unconfirmed track for the faces continuing it
+        (see :meth:`fate`), 0 for the other weak faces (never rows)."""
         now = faces.timestamp_s
         previous = self._now
         self._advance(now, scene_cut)
@@ -282,7 +283,8 @@ class FaceTracker:
         # 2. weak boxes continue those of them that were seen on the last frame;
         recent = [t for t in lost if not t.missed]
         follows = np.zeros(len(faces), dtype=np.int64)
-        self._associate(recent, faces, np.flatnonzero(weak), self.config.weak_iou_threshold, follows, weak=True)
+        weak_iou = self.config.weak_iou_threshold
+        self._associate(recent, faces, np.flatnonzero(weak), weak_iou, follows, weak=True)
         for t in lost:
             t.missed = t.last_s < now
         # 3. the other confident boxes continue unconfirmed tracks, then weak ones those
@@ -291,7 +293,7 @@ class FaceTracker:
         unseen = self._associate(tentative, faces, rest, self.config.iou_threshold, codes)
         recent = [t for t in unseen if previous is not None and t.last_s >= previous]
         free = np.flatnonzero(weak & (follows == 0))
-        self._associate(recent, faces, free, self.config.weak_iou_threshold, follows, weak=True)
+        self._associate(recent, faces, free, weak_iou, follows, weak=True)
         codes = np.where(weak & marked, follows, codes)
         ended = [t for t in unseen if now - t.last_s > self.config.tentative_age_s]
         self._tracks = [t for t in self._tracks if all(t is not e for e in ended)]
