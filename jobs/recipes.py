@@ -45,8 +45,8 @@ class Recipe:
             earlier run ended), or ``None`` to start from random weights.
         teacher: a trained ``.keras`` model whose flip-averaged probabilities on the
             training faces are blended into the targets, FER2013 labels or FER+ votes
-            (distillation into a smaller network, see ``model.distill`` and
-            ``jobs.teacher``), or ``None``.
+            (distillation into a smaller network, see ``model.distill``), or the ``.npz``
+            of probabilities that ``jobs.teacher`` writes; ``None`` for no teacher.
         teacher_share: weight of the teacher's probabilities in those targets.
     """
 
@@ -209,13 +209,14 @@ RECIPES: dict[str, Recipe] = {
     ),
     # LightEmoNet from the shipped ferplus model toward half the FER+ votes, half the
     # probabilities of the wide teacher (``jobs.teacher``, trained where a GPU is; any
-    # machine can run it, slowly). Needs runs/teacher/teacher.keras.
+    # machine can run it, slowly), as it wrote them: running that network here would cost
+    # about 40 ms per face on a 2-core AMD EPYC, half an hour for every face and mirror.
     "ferplus-distill-f32": _FERPLUS_F32.with_overrides(
         name="ferplus-distill-f32",
         epochs=30,
         stop_patience=30,
         learning_rate=5e-4,
-        teacher="runs/teacher/teacher.keras",
+        teacher="runs/teacher/teacher-probs.npz",
         teacher_share=0.5,
     ),
 }

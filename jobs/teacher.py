@@ -12,9 +12,10 @@ session with a fixed time budget:
     # where the GPU is (a time budget in minutes; the schedule is fitted to it)
     python -m lightemo_video.jobs.teacher train runs/teacher/faces.npz --minutes 6
 
-``train`` writes ``teacher.keras`` (input: float (n, 48, 48, 1) in [0, 1], like every
-LightEmoNet, so ``Recipe.teacher`` can name it), ``teacher-probs.npz`` (its flip-averaged
-probabilities on every packed face) and ``teacher.json`` (what was run and measured). The
+``train`` writes ``teacher.keras`` (float32, input: float (n, 48, 48, 1) in [0, 1], like
+every LightEmoNet, so ``evaluate`` can score it), ``teacher-probs.npz`` (its flip-averaged
+probabilities on every packed face, which ``Recipe.teacher`` names, so the student's CPU
+never runs the teacher) and ``teacher.json`` (what was run and measured). The
 student is then trained on the CPU (``jobs.recipes``); the shipped model never needs a GPU.
 PublicTest is not packed: it is scored on the CPU, and PrivateTest is never used.
 """
@@ -204,7 +205,10 @@ def train_teacher(
         verbose=2,
         callbacks=[keras.callbacks.LearningRateScheduler(rate), Budget()],
     ).history
-    teacher = keras.models.load_model(path)
+    keras.mixed_precision.set_global_policy("float32")  # bf16 layers crawl on CPUs without bf16
+    teacher = build_teacher(width)
+    teacher.set_weights(keras.models.load_model(path).get_weights())
+    teacher.save(path)
     probs = _flip_averaged(teacher, x)
     val_accuracy = float((probs[validation].argmax(1) == votes[validation].argmax(1)).mean())
     np.savez_compressed(out / "teacher-probs.npz", probs=probs, names=packed["names"][: len(x)])

@@ -182,7 +182,7 @@ def train(
     if recipe.teacher and recipe.labels == "fer2013+ferplus":
         raise DataError(recipe.teacher, "a teacher blends into FER2013 or FER+ labels, not both")
     if recipe.teacher and not repo_path(recipe.teacher).is_file():
-        raise DataError(recipe.teacher, "no such teacher model")
+        raise DataError(recipe.teacher, "no such teacher model or probabilities file")
     machine = describe()
     if not keep_freed_memory():
         log.info("could not tune malloc (not glibc): training steps may spend time in page faults")
@@ -207,7 +207,7 @@ def train(
     elif recipe.labels == "fer2013+ferplus":  # validation keeps FER2013's labels: selection is on them
         train_set = blend_ferplus(train_set, ferplus_dir, recipe.ferplus_share)
     if recipe.teacher:
-        log.info("teacher %s: computing its probabilities on %d faces", recipe.teacher, len(train_set))
+        log.info("teacher %s: its probabilities on %d faces", recipe.teacher, len(train_set))
         train_set = teacher_targets(train_set, repo_path(recipe.teacher), recipe.teacher_share)
     weights = loss_weights(train_set.labels, recipe.class_weighting)
     targets = oversample_targets(train_set.labels) if recipe.oversample else train_set.counts()

@@ -4,7 +4,9 @@ A small network learns more from a good model's full probability vector (which f
 a bit fearful as well as sad) than from FER2013's single, often noisy, label. The teacher
 runs once, with flip averaging, on each clean training face before training starts: the
 on-the-fly augmentations are mild enough for that distribution to stand for every view,
-and the student's epochs then cost no teacher work.
+and the student's epochs then cost no teacher work. A teacher too large to run on the
+CPU in good time (``jobs.teacher``, trained on a GPU) is given as the probabilities it
+wrote for every face instead.
 """
 
 from __future__ import annotations
@@ -19,9 +21,15 @@ from lightemo_video.model.runtime import open_model_file
 
 def teacher_targets(faces: FaceSet, teacher: str | Path, share: float, batch: int = 512) -> FaceSet:
     """The same faces and labels, trained toward ``(1 - share)`` of their label plus
-    ``share`` of the teacher's flip-averaged probabilities."""
+    ``share`` of the teacher's flip-averaged probabilities.
+
+    ``teacher`` is a model file, run here, or a ``.npz`` of probabilities that a teacher
+    wrote (``probs`` (n, 7) and the image ``names`` they belong to, as ``jobs.teacher``
+    writes them), looked up by image file name."""
     if not 0.0 < share <= 1.0:
         raise DataError(share, "teacher share must be in (0, 1]")
+    if Path(teacher).suffix == ".npz":
+        return faces.blended(stored_probabilities(faces, teacher), share)
     model = open_model_file(teacher, tta="flip")
     probs = np.concatenate(
         [
@@ -30,3 +38,18 @@ def teacher_targets(faces: FaceSet, teacher: str | Path, share: float, batch: in
         ]
     )
     return faces.blended(probs, share)
+
+
+def stored_probabilities(faces: FaceSet, file: str | Path) -> np.ndarray:
+    """float32 (n, 7): the stored probabilities of each face, matched by image file name
+    (the folder the teacher's machine read them from does not matter)."""
+    with np.load(file) as stored:
+        probs, names = stored["probs"], stored["names"]
+    row = {Path(str(name)).name: i for i, name in enumerate(names)}
+    missing = [name for name in faces.names if Path(name).name not in row]
+    if missing:
+        raise DataError(
+            file, f"no teacher probabilities for {len(missing)} of {len(faces)} faces "
+            f"(e.g. {Path(missing[0]).name}); were they packed from this dataset?"
+        )
+    return probs[[row[Path(name).name] for name in faces.names]].astype(np.float32)

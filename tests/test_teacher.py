@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 from lightemo_video.jobs.teacher import MixedBatches, pack_faces, packed_images, train_teacher
-from lightemo_video.model.data import stratified_split
+from lightemo_video.model.data import FaceSet, stratified_split
+from lightemo_video.model.distill import teacher_targets
 from lightemo_video.model.errors import DataError
 from lightemo_video.model.runtime import open_model_file
 
@@ -35,7 +36,7 @@ def test_a_short_run_writes_a_teacher_the_student_can_use(tmp_path):
     votes = rng.dirichlet(np.ones(7), n).astype(np.float32)
     images = rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)
     validation = np.arange(n) % 4 == 0
-    names = np.array([f"face{i}" for i in range(n)])
+    names = np.array([f"/data/fer2013/train/happy/face{i}.jpg" for i in range(n)])
     np.savez(tmp_path / "faces.npz", images=images, votes=votes, validation=validation, names=names)
     out = tmp_path / "out"
     report = train_teacher(tmp_path / "faces.npz", out, 5, max_epochs=2, width=4, batch_size=16)
@@ -48,6 +49,17 @@ def test_a_short_run_writes_a_teacher_the_student_can_use(tmp_path):
     teacher = open_model_file(tmp_path / "out" / "teacher.keras", tta="flip")
     again = teacher.predict((images[:8].astype(np.float32) / 255.0)[..., None])
     np.testing.assert_allclose(again, probs[:8], atol=1e-3)  # the probabilities it wrote
+
+    # The student reads them by file name, wherever its copy of the dataset lives.
+    order = np.array([5, 0, 17, 3])
+    student = FaceSet(images[order], np.zeros(4, np.int64),
+                      tuple(f"../shared/fer2013/train/happy/face{i}.jpg" for i in order),
+                      targets=votes[order])
+    blended = teacher_targets(student, tmp_path / "out" / "teacher-probs.npz", share=0.5)
+    np.testing.assert_allclose(blended.targets, 0.5 * votes[order] + 0.5 * probs[order], atol=1e-6)
+    stranger = FaceSet(images[:1], np.zeros(1, np.int64), ("train/happy/other.jpg",))
+    with pytest.raises(DataError, match="no teacher probabilities for 1 of 1 faces"):
+        teacher_targets(stranger, tmp_path / "out" / "teacher-probs.npz", share=0.5)
 
 
 def test_mixup_keeps_targets_distributions_and_favours_the_first_face():
