@@ -23,7 +23,7 @@ import imageio_ffmpeg
 import pandas as pd
 from lightemo_video.jobs.machine import describe
 from lightemo_video.model.runtime import resolve_model, test_time_augmentation
-from lightemo_video.pipeline.analyze import AnalyzeConfig
+from lightemo_video.pipeline.analyze import AnalyzeConfig, Stages
 from lightemo_video.pipeline.orchestration import analyze_videos, init_ray, use_cluster_token
 from lightemo_video.pipeline.outputs import write_json
 from lightemo_video.pipeline.records import Frame
@@ -87,6 +87,47 @@ def decode_fps(path: Path, repeats: int = 3) -> dict:
             frames = decode()
             best[name] = max(best[name], round(frames / (time.process_time() - began), 1))
     return best
+
+
+def stage_costs(path: Path, config: AnalyzeConfig, frames: int = 60, repeats: int = 3) -> dict:
+    """CPU milliseconds on one thread for the detector on one frame and for the emotion
+    model on one face (cropped, prepared and classified alone, with the model's test-time
+    augmentation), best of ``repeats`` passes over the first ``frames`` frames with a face.
+
+    ``face_to_frame`` is the emotion model's budget: a face may cost up to what detecting
+    one frame costs. Being a ratio measured in one run, it holds on any CPU where the
+    milliseconds do not."""
+    cv2.setNumThreads(1)
+    stages = Stages(config)
+    picked = []
+    for frame in VideoFileSource(probe_video(path), sample_fps=0, threads=1):
+        faces = stages.detector.detect(frame)
+        faces = faces.select(faces.score >= stages.min_score)
+        if len(faces):
+            picked.append((frame, faces))
+        if len(picked) == frames:
+            break
+    if not picked:
+        return {"frames": 0}
+    detect = face = math.inf
+    count = sum(len(faces) for _, faces in picked)
+    for _ in range(repeats):
+        began = time.process_time()
+        for frame, _ in picked:
+            stages.detector.detect(frame)
+        detect = min(detect, (time.process_time() - began) / len(picked))
+        began = time.process_time()
+        for frame, faces in picked:
+            for one in range(len(faces)):
+                stages.classifier.classify([frame], [faces.select([one])])
+        face = min(face, (time.process_time() - began) / count)
+    return {
+        "frames": len(picked),
+        "faces": count,
+        "detector_ms_per_frame": round(detect * 1000, 3),
+        "model_ms_per_face": round(face * 1000, 3),
+        "face_to_frame": round(face / detect, 3),
+    }
 
 
 def _decode_figures(fps: dict) -> dict:
@@ -160,6 +201,7 @@ def bench(
         "model": resolve_model(model).stem.split(".")[0],
         "tta": tta or test_time_augmentation(resolve_model(model)),
         **_decode_figures(decode_fps(clip)),
+        "stage_costs": stage_costs(clip, config),
     }
     init_ray(workers, ray_address)
     try:

@@ -519,6 +519,8 @@ def bench(
         f"(OpenCV to BGR {d['opencv']}), ready for detection {d['pyav_ready']} (OpenCV {d['opencv_ready']}), "
         f"analyze {a['frames_per_s']} frames/s, a face in {a['frames_with_face']:.1%} of frames, "
         f"{a['frames_with_more_than_one_face']} frames with more than one face"
+        + (f"; a face costs {c['model_ms_per_face']} ms against {c['detector_ms_per_frame']} ms to detect a frame "
+           f"({c['face_to_frame']}x)" if (c := result["stage_costs"]).get("faces") else "")
         + (f", fer {result['fer_peer']['fps']} frames/s ({result['speedup_vs_fer']}x)" if "fer_peer" in result else "")
     )
     typer.echo(out / "bench.json")
