@@ -219,6 +219,10 @@ class FollowedBoxes:
         self._boxes, self._since = faces.xyxy[marked], since[marked]
         return marked
 
+    def pause(self, seconds: float) -> None:
+        """Takes ``seconds`` (a camera outage) off the clock of every chain."""
+        self._since = self._since + seconds
+
 
 @dataclass
 class FaceTracker:
@@ -352,6 +356,7 @@ class FaceTracker:
         enough to keep ids): they are taken off every track's clock."""
         for t in [*self._tracks, *self._gallery]:
             t.first_s, t.last_s = t.first_s + seconds, t.last_s + seconds
+        self._followed.pause(seconds)
         if self._now is not None:
             self._now += seconds
 

@@ -88,6 +88,18 @@ def test_weak_boxes_are_marked_only_near_a_face_of_the_previous_frame():
     assert from_start.mark(turned).tolist() == [False, False, False]  # nothing to follow
 
 
+def test_a_face_back_weakly_after_a_short_outage_keeps_its_rows():
+    """Time off the clock for the tracks is off it for the weak boxes' chains too."""
+    config = TrackerConfig(confirm_frames=1, confirm_s=0.0)
+    tracker = FaceTracker(config, min_score=0.6)
+    assert tracker.update(_frame(0.0, _box(0), score=0.9)).face_id.tolist() == [1]
+    tracker.pause(4.0)
+    assert tracker.track(_frame(4.1, _box(2), score=0.4)).face_id.tolist() == [1]
+    unpaused = FaceTracker(config, min_score=0.6)
+    unpaused.update(_frame(0.0, _box(0), score=0.9))
+    assert unpaused.track(_frame(4.1, _box(2), score=0.4)).face_id.tolist() == [0]
+
+
 def test_box_filter_estimates_velocity_in_pixels_per_second():
     motion = BoxFilter(np.array(_box(0), np.float64))
     for k in range(1, 20):
