@@ -110,13 +110,19 @@ class Stages:
         self.classifier = EmotionClassifier(config.model, config.margin, num_threads, config.tta)
 
 
-def classify_frames(frames: Source, stages: Stages) -> Iterator[tuple[Frame, FaceDetections]]:
+def classify_frames(
+    frames: Source, stages: Stages, followed: FollowedBoxes | None = None
+) -> Iterator[tuple[Frame, FaceDetections]]:
     """Detect and classify faces, batching ``batch_frames`` frames per model call.
 
     Yields each frame with its faces (``probs`` set, no ids yet), also frames without faces.
+    ``followed`` carries the marked boxes over from earlier calls on the same source (a
+    live camera's frames come one call at a time); ``None`` starts afresh, marking every
+    weak box of the first frame.
     """
     batch: list[Frame] = []
-    followed = FollowedBoxes(stages.config.tracker, stages.min_score)
+    if followed is None:
+        followed = FollowedBoxes(stages.config.tracker, stages.min_score)
     for frame in frames:
         batch.append(frame)
         if len(batch) == stages.config.batch_frames:

@@ -68,7 +68,7 @@ from lightemo_video.pipeline.streams import (
     redact,
     stream_id,
 )
-from lightemo_video.pipeline.track import ConfirmedFaces, FaceTracker, SceneCutDetector
+from lightemo_video.pipeline.track import ConfirmedFaces, FaceTracker, FollowedBoxes, SceneCutDetector
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +263,7 @@ class CameraMonitor:
 
         min_score = score_threshold(cfg.analyze.detector)
         tracking = ConfirmedFaces(FaceTracker(cfg.analyze.tracker, resume.next_face_id, min_score))
+        followed = FollowedBoxes(cfg.analyze.tracker, min_score)  # which weak boxes to classify
         scenes = SceneCutDetector(cfg.analyze.scene_cut)
         self._smoother = LiveSmoother(cfg.analyze.smoothing, smoothing_prior(cfg.analyze))  # causal
         self._part: list[FaceDetections] = []
@@ -300,12 +301,13 @@ class CameraMonitor:
                     outage = frame.timestamp_s - last.timestamp_s - interval
                     if outage <= cfg.keep_ids_after_drop_s:
                         tracking.tracker.pause(max(0.0, outage))
+                        followed.pause(max(0.0, outage))
                     else:
                         self._settle(tracking.flush())
                         tracking.tracker.end_tracks()  # their faces wait in the gallery
                         tracking = ConfirmedFaces(tracking.tracker)
                         scenes = SceneCutDetector(cfg.analyze.scene_cut)
-                [(_, faces)] = classify_frames([frame], self.stages)
+                [(_, faces)] = classify_frames([frame], self.stages, followed)
                 with self._lock:
                     self._held_captured[frame.frame_index] = frame.captured_at
                 self._settle(tracking.push(faces, scene_cut=scenes.is_cut(frame)))

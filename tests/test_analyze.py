@@ -14,8 +14,10 @@ from lightemo_video.pipeline.analyze import (
     SegmentResult,
     Stages,
     analyze_segment,
+    classify_frames,
 )
-from lightemo_video.pipeline.sources import plan_segments, probe_video
+from lightemo_video.pipeline.sources import VideoFileSource, plan_segments, probe_video
+from lightemo_video.pipeline.track import FollowedBoxes
 
 from tests.conftest import DEMO_CLIP, shared_path, write_clip
 
@@ -33,6 +35,22 @@ def _run(path, stages: Stages, segment_frames: int, **tracker) -> pa.Table:
     segments = plan_segments(info, segment_frames, stages.config.sample_fps)
     joined = [r for s in segments for r in joiner.join(analyze_segment(info, s, stages))]
     return detection_rows("v", joined + joiner.finish())
+
+
+def test_frames_classified_one_call_at_a_time_carry_their_marks(stages):
+    """A live camera's frames come one call at a time: carried marks classify the weak
+    boxes that a pass over the whole file would, not every weak box of every frame."""
+    frames = list(VideoFileSource(probe_video(DEMO_CLIP), sample_fps=10))
+
+    def classified(records) -> list[list[bool]]:
+        return [(faces.probs.sum(axis=1) > 0).tolist() for faces in records]
+
+    whole = classified(faces for _, faces in classify_frames(frames, stages))
+    followed = FollowedBoxes(stages.config.tracker, stages.min_score)
+    carried = classified(next(iter(classify_frames([f], stages, followed)))[1] for f in frames)
+    fresh = classified(next(iter(classify_frames([f], stages)))[1] for f in frames)
+    assert carried == whole
+    assert sum(map(sum, carried)) < sum(map(sum, fresh))
 
 
 @pytest.mark.parametrize(("reid_window_s", "id_after_cut"), [(60.0, 1), (0.0, 2)])
