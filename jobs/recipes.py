@@ -207,6 +207,19 @@ RECIPES: dict[str, Recipe] = {
     "ferplus-restart-f32": _FERPLUS_F32.with_overrides(
         name="ferplus-restart-f32", epochs=16, stop_patience=16, learning_rate=2.5e-4
     ),
+    # The FER+ votes from random weights with a long schedule, instead of a fine-tune of
+    # a FER2013 model: FER2013's noisier labels never shape the features. A run this long
+    # spans several sittings on two cores; rerunning the command resumes it.
+    "ferplus-scratch-f32": _PLUS.with_overrides(
+        name="ferplus-scratch-f32",
+        labels="ferplus",
+        batch_size=64,
+        precision="float32",
+        label_smoothing=0.0,
+        epochs=60,
+        stop_patience=60,
+        test_time_augmentation="flip",
+    ),
     # LightEmoNet from the shipped ferplus model toward half the FER+ votes, half the
     # probabilities of the wide teacher (``jobs.teacher``, trained where a GPU is; any
     # machine can run it, slowly), as it wrote them: running that network here would cost
