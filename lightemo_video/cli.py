@@ -259,8 +259,11 @@ def analyze(
     smoothing: SmoothingOption = "hmm",
     dwell_s: DwellOption = 1.0,
 ) -> None:
-    """Analyse recordings into per-face emotion timelines (Parquet) under OUT/<video_id>/,
-    with a timeline plot and report.html per video and OUT/report.html as an index."""
+    """Analyse recordings into per-face emotion timelines.
+
+    Parquet timelines under OUT/<video_id>/, with a timeline plot and report.html per video
+    and OUT/report.html as an index. Reruns skip videos that are already complete.
+    """
     from lightemo_video.pipeline.analyze import AnalyzeConfig
     from lightemo_video.pipeline.detect import DEFAULT_DETECTOR, DETECTORS
     from lightemo_video.pipeline.sources import find_inputs
@@ -501,8 +504,11 @@ def bench(
         int, typer.Option(help="Cores per node, for --scaling's estimate.")
     ] = 16,
 ) -> None:
-    """Measure analysed frames/s end to end next to decoding frames per CPU second (and
-    fer's), or how throughput scales with workers (--scaling)."""
+    """Measure analysed frames/s end to end, or how it scales with workers.
+
+    Also decoding frames per CPU second (and the fer package's), and what a face costs
+    against a frame's detection; --scaling runs 1..N workers instead.
+    """
     from lightemo_video.jobs.bench import bench as run_bench
 
     _setup_logging()
@@ -614,8 +620,11 @@ def evaluate(
     smoothing: SmoothingOption = "hmm",
     dwell_s: DwellOption = 1.0,
 ) -> None:
-    """Measure accuracy, macro-F1, per-class scores, size and latency of a model, its
-    confidence calibration (--calibrate), or how it does on video (--video-benchmark)."""
+    """Measure a model: accuracy, macro-F1, per-class scores, size and latency.
+
+    Or its confidence calibration (--calibrate), or how it does on video
+    (--video-benchmark).
+    """
     from rich.table import Table
 
     from lightemo_video.jobs.evaluate import evaluate as run_evaluation
@@ -700,8 +709,11 @@ def report(
         bool, typer.Option(help="Also write annotated.mp4: boxes and emotions on every frame.")
     ] = False,
 ) -> None:
-    """Rebuild timeline.png and report.html (and annotated.mp4) from existing outputs, without
-    re-analysing; an output folder also gets its index OUT/report.html."""
+    """Rebuild plots and reports from existing outputs, without re-analysing.
+
+    timeline.png and report.html (and annotated.mp4) per video; an output folder also
+    gets its index OUT/report.html.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from lightemo_video.pipeline.report import build_reports

@@ -40,6 +40,16 @@ def test_every_help_has_a_runnable_example(command):
         assert all(line.startswith(f"$ lightemo-video {command} ") for line in examples), examples
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_is_summed_up_in_one_line(command):
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "120"})
+    rows = result.output.splitlines()
+    row = next(i for i, line in enumerate(rows) if line.startswith(f"│ {command} "))
+    summary = rows[row].strip(" │").removeprefix(command).strip()
+    assert summary.endswith("."), summary  # a sentence, not the start of a wrapped one
+    assert not rows[row + 1].strip(" │").startswith(" "), rows[row + 1]
+
+
 def test_unknown_model_lists_the_names_users_type():
     result = runner.invoke(app, ["analyze", str(DEMO_CLIP), "--model", "nope"])
     assert result.exit_code == 1
