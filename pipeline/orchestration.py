@@ -381,7 +381,11 @@ def init_ray(workers: int | None, ray_address: str | None) -> None:
             raise LightEmoError("--ray-address", f"cannot connect to Ray at {ray_address} ({exc})") from None
     else:
         # "local": always a fresh embedded Ray, even when a `ray start` cluster runs on this
-        # machine (plain ray.init() would join it, and refuse num_cpus).
+        # machine (plain ray.init() would join it, and refuse num_cpus). Ray turns token
+        # authentication on for it and says so on every run: the notice is not the user's.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+            logging.ERROR
+        )
         ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **quiet)
     if callable(previous_sigterm) and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, previous_sigterm)  # ray.init's exits: keep the caller's
