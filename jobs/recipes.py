@@ -46,7 +46,8 @@ class Recipe:
         teacher: a trained ``.keras`` model whose flip-averaged probabilities on the
             training faces are blended into the targets, FER2013 labels or FER+ votes
             (distillation into a smaller network, see ``model.distill``), or the ``.npz``
-            of probabilities that ``jobs.teacher`` writes; ``None`` for no teacher.
+            of probabilities that ``jobs.teacher`` writes; or a tuple of these, averaged
+            (an ensemble teacher); ``None`` for no teacher.
         teacher_share: weight of the teacher's probabilities in those targets.
     """
 
@@ -71,7 +72,7 @@ class Recipe:
     ferplus_share: float = 0.3
     test_time_augmentation: str = "none"
     init_from: str | None = None
-    teacher: str | None = None
+    teacher: str | tuple[str, ...] | None = None
     teacher_share: float = 0.5
 
     def to_dict(self) -> dict:

@@ -68,6 +68,14 @@ def repo_path(path: str | Path) -> Path:
     return path
 
 
+def teacher_files(recipe: Recipe) -> list[Path]:
+    """The recipe's teacher files (none, one, or an ensemble's), found as ``repo_path`` does."""
+    if not recipe.teacher:
+        return []
+    named = [recipe.teacher] if isinstance(recipe.teacher, str) else recipe.teacher
+    return [repo_path(name) for name in named]
+
+
 def start_from(model, path: Path) -> None:
     """Copy the weights of a trained model of the same architecture into ``model``."""
     import keras
@@ -179,10 +187,12 @@ def train(
 
     if recipe.labels not in LABELS:  # before loading 28k images
         raise DataError(recipe.labels, f"unknown labels; known: {', '.join(LABELS)}")
-    if recipe.teacher and recipe.labels == "fer2013+ferplus":
+    teachers = teacher_files(recipe)
+    if teachers and recipe.labels == "fer2013+ferplus":
         raise DataError(recipe.teacher, "a teacher blends into FER2013 or FER+ labels, not both")
-    if recipe.teacher and not repo_path(recipe.teacher).is_file():
-        raise DataError(recipe.teacher, "no such teacher model or probabilities file")
+    for teacher in teachers:
+        if not teacher.is_file():
+            raise DataError(teacher, "no such teacher model or probabilities file")
     machine = describe()
     if not keep_freed_memory():
         log.info("could not tune malloc (not glibc): training steps may spend time in page faults")
@@ -206,9 +216,9 @@ def train(
         train_set, val_set = ferplus_labels(train_set, ferplus_dir), ferplus_labels(val_set, ferplus_dir)
     elif recipe.labels == "fer2013+ferplus":  # validation keeps FER2013's labels: selection is on them
         train_set = blend_ferplus(train_set, ferplus_dir, recipe.ferplus_share)
-    if recipe.teacher:
+    if teachers:
         log.info("teacher %s: its probabilities on %d faces", recipe.teacher, len(train_set))
-        train_set = teacher_targets(train_set, repo_path(recipe.teacher), recipe.teacher_share)
+        train_set = teacher_targets(train_set, teachers, recipe.teacher_share)
     weights = loss_weights(train_set.labels, recipe.class_weighting)
     targets = oversample_targets(train_set.labels) if recipe.oversample else train_set.counts()
     log.info("train %d, validation %d images", len(train_set), len(val_set))

@@ -167,6 +167,13 @@ def train(
         Path | None,
         typer.Option(help="Start from this trained .keras model's weights (fine-tune, warm restart)."),
     ] = None,
+    teacher: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Distil from this .keras model or teacher-probs .npz instead of the recipe's "
+            "teacher; repeat it to average several (an ensemble).",
+        ),
+    ] = None,
     max_images: Annotated[
         int | None, typer.Option(help="Train on a stratified sample (smoke runs).")
     ] = None,
@@ -197,6 +204,7 @@ def train(
         learning_rate=learning_rate,
         precision=precision,
         init_from=str(init_from) if init_from else None,
+        teacher=tuple(map(str, teacher)) if teacher else None,
     )
     try:
         result = run_training(

@@ -6,11 +6,13 @@ runs once, with flip averaging, on each clean training face before training star
 on-the-fly augmentations are mild enough for that distribution to stand for every view,
 and the student's epochs then cost no teacher work. A teacher too large to run on the
 CPU in good time (``jobs.teacher``, trained on a GPU) is given as the probabilities it
-wrote for every face instead.
+wrote for every face instead. Several teachers are averaged: an ensemble whose members
+err differently is a better teacher than any one of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,25 +21,36 @@ from lightemo_video.model.errors import DataError
 from lightemo_video.model.runtime import open_model_file
 
 
-def teacher_targets(faces: FaceSet, teacher: str | Path, share: float, batch: int = 512) -> FaceSet:
+def teacher_targets(
+    faces: FaceSet, teacher: str | Path | Sequence[str | Path], share: float, batch: int = 512
+) -> FaceSet:
     """The same faces and labels, trained toward ``(1 - share)`` of their label plus
     ``share`` of the teacher's flip-averaged probabilities.
 
     ``teacher`` is a model file, run here, or a ``.npz`` of probabilities that a teacher
     wrote (``probs`` (n, 7) and the image ``names`` they belong to, as ``jobs.teacher``
-    writes them), looked up by image file name."""
+    writes them), looked up by image file name; or several of these, whose probabilities
+    are averaged."""
     if not 0.0 < share <= 1.0:
         raise DataError(share, "teacher share must be in (0, 1]")
+    teachers = [teacher] if isinstance(teacher, str | Path) else list(teacher)
+    if not teachers:
+        raise DataError("teacher", "no teacher given")
+    probs = np.mean([_probabilities(faces, one, batch) for one in teachers], axis=0)
+    return faces.blended(probs.astype(np.float32), share)
+
+
+def _probabilities(faces: FaceSet, teacher: str | Path, batch: int) -> np.ndarray:
+    """float32 (n, 7): one teacher's flip-averaged probabilities on ``faces``."""
     if Path(teacher).suffix == ".npz":
-        return faces.blended(stored_probabilities(faces, teacher), share)
+        return stored_probabilities(faces, teacher)
     model = open_model_file(teacher, tta="flip")
-    probs = np.concatenate(
+    return np.concatenate(
         [
             model.predict((faces.images[i : i + batch].astype(np.float32) / 255.0)[..., None])
             for i in range(0, len(faces), batch)
         ]
-    )
-    return faces.blended(probs, share)
+    ).astype(np.float32)
 
 
 def stored_probabilities(faces: FaceSet, file: str | Path) -> np.ndarray:

@@ -60,3 +60,18 @@ def test_share_outside_its_range_is_a_one_line_error(teacher):
     _, path = teacher
     with pytest.raises(DataError, match="teacher share"):
         teacher_targets(faces(), path, share=0.0)
+
+
+def test_several_teachers_are_averaged_models_and_stored_probabilities_alike(teacher, tmp_path):
+    model, path = teacher
+    plain = faces()
+    x = (plain.images.astype(np.float32) / 255.0)[..., None]
+    run = (np.asarray(model(x)) + np.asarray(model(x[:, :, ::-1]))) / 2
+    stored = np.random.default_rng(3).dirichlet(np.ones(7), len(plain)).astype(np.float32)
+    probs_file = tmp_path / "teacher-probs.npz"
+    np.savez(probs_file, probs=stored[::-1], names=np.asarray(plain.names[::-1]))  # any order
+
+    taught = teacher_targets(plain, [path, probs_file], share=1.0)
+    np.testing.assert_allclose(taught.targets, (run + stored) / 2, atol=1e-5)
+    with pytest.raises(DataError, match="no teacher"):
+        teacher_targets(plain, [], share=0.5)

@@ -6,7 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from lightemo_video.cli import app
 from tests.conftest import shared_path
 
 pytest.importorskip("keras")
@@ -124,30 +126,34 @@ def test_train_rejects_unknown_labels(tmp_path):
 
 
 def test_train_rejects_an_unknown_precision_in_one_line(tmp_path):
-    from typer.testing import CliRunner
-
-    from lightemo_video.cli import app
-
     result = CliRunner().invoke(app, ["train", "--recipe", "plus-bf16", "--precision", "float8", "--out", str(tmp_path)])
     assert result.exit_code == 1 and "--precision" in result.output and "float8" in result.output
     assert "Traceback" not in result.output and not list(tmp_path.iterdir())
 
 
-def test_distilled_half_width_run_records_its_teacher(tmp_path):
-    from dataclasses import replace
+def test_distilled_half_width_run_records_its_ensemble_teacher(tmp_path):
+    """``--teacher`` twice: a model run here and probabilities stored by another machine."""
+    from lightemo_video.jobs.train import build_architecture
 
-    from lightemo_video.jobs.recipes import RECIPES
-    from lightemo_video.jobs.train import build_architecture, train
-
-    teacher = tmp_path / "teacher.keras"
-    build_architecture("lightemonet").save(teacher)
+    model = tmp_path / "teacher.keras"
+    build_architecture("lightemonet").save(model)
     data = shared_path("datasets", "fer2013", "train")
-    recipe = replace(RECIPES["half-distill-f32"], epochs=1, teacher=str(teacher))
-    result = train(data, recipe, tmp_path / "run", tmp_path / "out", "half", max_images=300, verbose=0)
-    card = json.loads(result.card_path.read_text())
+    names = sorted(path.name for path in data.rglob("*.jpg"))
+    stored = tmp_path / "teacher-probs.npz"
+    probs = np.random.default_rng(0).dirichlet(np.ones(7), len(names)).astype(np.float32)
+    np.savez(stored, probs=probs, names=np.asarray(names))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [
+        "train", "--data", str(data), "--recipe", "half-distill-f32", "--epochs", "1",
+        "--max-images", "300", "--teacher", str(model), "--teacher", str(stored),
+        "--name", "half", "--out", str(out), "--run-dir", str(tmp_path / "run"),
+    ])
+    assert result.exit_code == 0, result.output
+    card = json.loads((out / "half.json").read_text())
     assert card["architecture"] == "lightemonet-half" and card["parameters"] == 664_567
-    assert card["recipe"]["teacher"] == str(teacher) and card["recipe"]["teacher_share"] == 0.5
-    assert result.tflite_path.stat().st_size < 1_000_000
+    assert card["recipe"]["teacher"] == [str(model), str(stored)]
+    assert card["recipe"]["teacher_share"] == 0.5
+    assert (out / "half.int8.tflite").stat().st_size < 1_000_000
 
 
 def test_train_rejects_a_missing_or_misused_teacher_before_loading_data(tmp_path):
@@ -163,3 +169,10 @@ def test_train_rejects_a_missing_or_misused_teacher_before_loading_data(tmp_path
         train(missing, replace(recipe, teacher=str(tmp_path / "gone.keras")), tmp_path / "run", tmp_path / "out", "x")
     with pytest.raises(DataError, match="not both"):
         train(missing, replace(recipe, labels="fer2013+ferplus"), tmp_path / "run", tmp_path / "out", "x")
+    result = CliRunner().invoke(app, [
+        "train", "--data", str(missing), "--recipe", "ferplus-scratch-f32",
+        "--teacher", str(tmp_path / "good.keras"), "--teacher", str(tmp_path / "gone.npz"),
+        "--out", str(tmp_path / "out"),
+    ])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "good.keras: no such teacher model or probabilities file" in result.output
