@@ -657,7 +657,7 @@ def evaluate(
         )
     except LightEmoError as exc:
         raise _fail(exc) from None
-    for fmt, m in metrics["formats"].items():
+    for m in metrics["formats"].values():
         title = f"{m['file']} on {metrics['images']} images"
         if m["test_time_augmentation"] != "none":
             title += f" (test-time augmentation: {m['test_time_augmentation']})"
