@@ -54,9 +54,9 @@ class TrackerConfig:
             face. Higher drops more false faces; a real face's first frames wait longer.
         confirm_s: and the time those frames must span, so the rule holds at high
             sample rates (at 25 fps, 3 frames are only 0.08 s).
-        tentative_age_s: how long a track not yet confirmed waits for its next box. 0
-            ends it at its first miss (ByteTrack); longer lets a face that the detector
-            finds only every other frame confirm, and a flickering false one too.
+        tentative_age_s: how long a track not yet confirmed waits for its next confident
+            box. 0 ends it at its first miss (ByteTrack); longer lets a face that the
+            detector finds only every other frame confirm, and a flickering false one too.
         reid_window_s: how long an ended face waits in the gallery for its person to
             come back; 0 turns re-identification off. Longer bridges longer absences,
             at more risk of handing an id to a look-alike.
@@ -160,6 +160,7 @@ class _Track:
     motion: BoxFilter
     first_s: float
     last_s: float  # last time a box matched
+    confident_s: float  # last time a confident box matched
     hits: int = 1
     face_id: int = 0  # 0 until confirmed
     missed: bool = False  # confirmed, but no box matched on the last analysed frame
@@ -169,6 +170,8 @@ class _Track:
         """A box continues the track; only confident ones count toward confirmation."""
         self.motion.correct(xyxy)
         self.last_s, self.hits, self.missed = now, self.hits + int(confident), False
+        if confident:
+            self.confident_s = now
 
     def remember(self, quality: float, signature: np.ndarray | None, keep: int) -> None:
         """Keep ``signature`` if it is among the ``keep`` best-quality ones seen."""
@@ -299,7 +302,9 @@ class FaceTracker:
         free = np.flatnonzero(weak & (follows == 0))
         self._associate(recent, faces, free, weak_iou, follows, weak=True)
         codes = np.where(weak & marked, follows, codes)
-        ended = [t for t in unseen if now - t.last_s > self.config.tentative_age_s]
+        # Only confident boxes keep an unconfirmed track alive: weak ones alone would hold
+        # its frames (and every frame after them) back forever.
+        ended = [t for t in unseen if now - t.confident_s > self.config.tentative_age_s]
         self._tracks = [t for t in self._tracks if all(t is not e for e in ended)]
         # 4. confident boxes left start new tracks.
         for j in np.flatnonzero(strong & (codes == 0)):
@@ -336,7 +341,7 @@ class FaceTracker:
     def _start(self, faces: FaceDetections, j: int) -> int:
         """Starts a track at face ``j``; returns the box's code."""
         now = faces.timestamp_s
-        track = _Track(self._next_key, BoxFilter(faces.xyxy[j]), now, now)
+        track = _Track(self._next_key, BoxFilter(faces.xyxy[j]), now, now, now)
         self._next_key += 1
         self._remember(track, faces, j)
         self._tracks.append(track)
@@ -356,6 +361,7 @@ class FaceTracker:
         enough to keep ids): they are taken off every track's clock."""
         for t in [*self._tracks, *self._gallery]:
             t.first_s, t.last_s = t.first_s + seconds, t.last_s + seconds
+            t.confident_s += seconds
         self._followed.pause(seconds)
         if self._now is not None:
             self._now += seconds

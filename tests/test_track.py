@@ -146,6 +146,22 @@ def test_weak_boxes_fill_a_new_face_once_it_confirms_but_do_not_confirm_it():
     assert sum(len(r) for r in released) == 0
 
 
+def test_a_new_face_seen_only_weakly_after_its_first_box_does_not_hold_back_rows():
+    """One confident box, then weak ones for a minute (a poster, a turned head): the track
+    never confirms, and ends once no confident box has come for ``tentative_age_s``,
+    so the other face's rows keep flowing (a live camera writes them as it goes)."""
+    config = TrackerConfig()
+    buffer = ConfirmedFaces(FaceTracker(config, min_score=0.6))
+    most_held, rows = 0, []
+    for k in range(600):
+        scores = np.array([0.9, 0.9 if k == 0 else 0.4], np.float32)
+        boxes = np.array([_box(0), _box(300)], np.float32)
+        rows += [(r.frame_index, int(i)) for r in buffer.push(FaceDetections(k, k / 10, boxes, scores)) for i in r.face_id]
+        most_held = max(most_held, len(buffer._held))
+    assert most_held <= 1 + round(10 * (config.confirm_s + config.tentative_age_s)) + 1
+    assert rows == [(k, 1) for k in range(len(rows))] and len(rows) >= 590
+
+
 def _confirmed_rows(frames: list[FaceDetections], config: TrackerConfig) -> list[tuple[int, int]]:
     """(frame_index, face_id) of every row batch tracking gives, in order."""
     buffer = ConfirmedFaces(FaceTracker(config))
