@@ -65,7 +65,8 @@ def analyze(
     """Analyse one video (returns an ``AnalysisResult``) or several (returns a list).
 
     Folders and ``s3://``/``gs://`` prefixes are searched recursively, as on the command
-    line; ``http(s)://`` URLs name single files. With ``out`` (a folder or an ``s3://`` /
+    line, and give a list however many videos they hold; ``http(s)://`` URLs name single
+    files. With ``out`` (a folder or an ``s3://`` /
     ``gs://`` prefix) the same files as ``lightemo-video analyze --out`` are written (and
     reused on a rerun); without it the work happens in a temporary folder that is
     removed, and only the tables remain.
@@ -81,8 +82,9 @@ def analyze(
     from lightemo_video.pipeline.smoothing import Smoothing
     from lightemo_video.pipeline.sources import find_inputs
 
-    single = isinstance(paths, (str, Path))
-    videos, missing = find_inputs([paths] if single else list(paths))
+    one_path = isinstance(paths, (str, Path))
+    videos, missing = find_inputs([paths] if one_path else list(paths))
+    single = one_path and _names_a_video(paths, videos)
     if single and missing:
         raise missing[0]
     config = AnalyzeConfig(sample_fps=sample_fps, model=model, tta=tta, smoothing=Smoothing(smoothing, dwell_s))
@@ -103,6 +105,16 @@ def analyze(
             raise InputError(result.path, result.reason or "could not be analysed")
         return result
     return results
+
+
+def _names_a_video(path: str | Path, found: list) -> bool:
+    """Whether ``path`` is a video itself rather than a folder or object prefix to search
+    (``found``: what searching it gave)."""
+    from lightemo_video.pipeline import storage
+
+    if storage.is_url(path):
+        return found == [str(path)] or (not found and not str(path).endswith("/"))
+    return not Path(path).is_dir()
 
 
 def _result(report, out, keep: bool) -> AnalysisResult:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from lightemo_video.model.errors import InputError
 from lightemo_video.pipeline import schema
@@ -35,6 +37,19 @@ def test_a_list_writes_the_cli_files_and_reports_bad_inputs_alone(tmp_path):
     assert "not a video" in results[1].reason and "no such file" in results[2].reason
     again = lightemo_video.analyze([DEMO_CLIP], out=tmp_path / "out", sample_fps=2, workers=1)
     assert again[0].status == "skipped" and again[0].faces.equals(ok.faces)
+
+
+def test_a_folder_gives_a_list_with_its_bad_files_reported_alone(tmp_path):
+    folder = tmp_path / "recordings"
+    (folder / "day2").mkdir(parents=True)
+    shutil.copy(DEMO_CLIP, folder / "day1.mp4")
+    shutil.copy(DEMO_CLIP, folder / "day2" / "day2.mp4")
+    (folder / "day2" / "broken.mp4").write_text("not a video")
+    results = lightemo_video.analyze(folder, sample_fps=1, workers=1)
+    assert sorted((r.video_id, r.status) for r in results) == [
+        ("broken", "failed"), ("day1", "ok"), ("day2", "ok")
+    ]
+    assert all(len(r.faces) >= 1 for r in results if r.status == "ok")
 
 
 def test_one_bad_path_raises_one_clear_error(tmp_path):
