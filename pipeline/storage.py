@@ -15,7 +15,9 @@ query parameters.
 
 from __future__ import annotations
 
+import base64
 import functools
+import http.client
 import os
 import re
 import urllib.error
@@ -27,7 +29,7 @@ from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pyarrow.fs as pafs
 from lightemo_video.model.errors import InputError
@@ -223,14 +225,21 @@ def stat(url: str) -> ObjectStat:
 
 def _http_stat(url: str) -> ObjectStat:
     """Size and version from a one-byte ranged GET (signed URLs are signed for GET, so
-    a HEAD request would be refused)."""
-    request = urllib.request.Request(url, headers={"Range": "bytes=0-0"})
+    a HEAD request would be refused). ``user:password@`` in the URL is sent as basic
+    authentication, as FFmpeg does."""
+    parts = urlsplit(url)
+    asked = {"Range": "bytes=0-0"}
+    if parts.username is not None:
+        login = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        asked["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     try:
+        request = urllib.request.Request(url, headers=asked)
         with urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT_S) as answer:
             headers = answer.headers
     except urllib.error.HTTPError as exc:
         raise InputError(display(url), f"the server answered {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
         why = getattr(exc, "reason", exc)
         raise InputError(display(url), f"cannot reach the server ({mask_url(str(why))})") from None
     modified = headers.get("Last-Modified")

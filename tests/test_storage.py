@@ -3,6 +3,8 @@ a real S3-compatible server (moto) on loopback, a real Ray cluster, the real com
 
 from __future__ import annotations
 
+import base64
+import http.server
 import io
 import json
 import os
@@ -11,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import cv2
@@ -133,6 +136,45 @@ def test_urls_and_credentials_are_masked():
     assert shown.startswith("https://***@files.example.com/v/clip.mp4?") and "part=2" in shown
     assert storage.stem_of(signed) == "clip"
     assert storage.display(DEMO_CLIP) == DEMO_CLIP
+
+
+class _PasswordedFiles(http.server.BaseHTTPRequestHandler):
+    """Serves DEMO_CLIP's first bytes to user ``ann``, password ``s3cr:et``, only."""
+
+    def do_GET(self) -> None:
+        login = base64.b64encode(b"ann:s3cr:et").decode()
+        if self.headers.get("Authorization") != f"Basic {login}":
+            self.send_response(401, "Unauthorized")
+            self.end_headers()
+            return
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes 0-0/{DEMO_CLIP.stat().st_size}")
+        self.end_headers()
+        self.wfile.write(DEMO_CLIP.read_bytes()[:1])
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_credentials_in_an_http_url_are_sent_as_basic_authentication_never_shown():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PasswordedFiles)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        found = storage.stat(f"http://ann:s3cr%3Aet@127.0.0.1:{port}/clip.mp4")
+        assert found.st_size == DEMO_CLIP.stat().st_size
+        said = []
+        for url in (
+            f"http://ann:wrong-pa55@127.0.0.1:{port}/clip.mp4",  # refused
+            "http://ann:wrong-pa55@127.0.0.1/clip.mp4",  # no port: nobody answers on 80
+        ):
+            with pytest.raises(InputError) as refused:
+                storage.stat(url)
+            said.append(str(refused.value))
+        assert "answered 401" in said[0] and "cannot reach the server" in said[1], said
+        assert not any("wrong-pa55" in line or "\n" in line for line in said), said
+    finally:
+        server.shutdown()
 
 
 def test_prefixes_are_listed_recursively_and_mixed_with_local_paths(s3, tmp_path):
