@@ -29,6 +29,11 @@ class InputError(LightEmoError):
     """A video path that is missing, not a video, empty or corrupt."""
 
 
+class UnreachableInput(InputError):
+    """An input that could not be read just now (no answer, access refused, a server
+    error): the input itself may be fine, so its earlier results are kept."""
+
+
 class OutputError(LightEmoError):
     """An output folder or file that cannot be created or written."""
 

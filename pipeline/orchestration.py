@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from lightemo_video.model.errors import InputError, LightEmoError
+from lightemo_video.model.errors import InputError, LightEmoError, UnreachableInput
 from lightemo_video.pipeline import aggregate, outputs, schema, storage
 from lightemo_video.pipeline.aggregate import detection_rows
 from lightemo_video.pipeline.analyze import (
@@ -257,8 +257,9 @@ def analyze_videos(
         vid = ids[video]
         try:
             info = probe_video(video)
-        except InputError as exc:  # unreadable now: its old tables must not stay readable
-            reports.append(_failed(out, vid, video, exc.reason, config, fingerprint, notify))
+        except InputError as exc:  # gone or broken: its old tables must not stay readable;
+            kept = isinstance(exc, UnreachableInput)  # merely out of reach: they stay
+            reports.append(_failed(out, vid, video, exc.reason, config, fingerprint, notify, kept))
             continue
         base = _base_run(vid, info, config, fingerprint)
         if not force and _is_done(out, vid, base):
@@ -434,7 +435,8 @@ def _task_failure_reason(exc: Exception) -> tuple[str, bool]:
     results are withdrawn, else they are kept)."""
     cause = getattr(exc, "cause", None) or exc
     if isinstance(cause, LightEmoError):
-        return cause.reason, isinstance(cause, InputError)
+        at_fault = isinstance(cause, InputError) and not isinstance(cause, UnreachableInput)
+        return cause.reason, at_fault
     first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
     return f"analysis failed: {first_line}", False
 
@@ -489,8 +491,8 @@ def _failed(
 ) -> VideoReport:
     """Report a failed video and record it in ``OUT/<video_id>``.
 
-    With ``keep`` (the input is fine; writing or a worker failed) a previous complete
-    result stays as it was. Otherwise the folder is replaced by one holding only a failed
+    With ``keep`` (the input may be fine: it was out of reach, or writing or a worker
+    failed) a previous complete result stays as it was. Otherwise the folder is replaced by one holding only a failed
     ``run.json``, so no stale tables remain where readers look and the index lists it.
     """
     path = storage.display(path)

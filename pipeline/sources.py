@@ -257,7 +257,7 @@ def open_container(location: Location) -> Iterator[av.container.InputContainer]:
             shown = storage.display(location)
             raise InputError(shown, "not a video file, or a format FFmpeg cannot open") from None
         except OSError as exc:  # a ranged read of an object failed
-            raise InputError(storage.display(location), storage.reason(exc, str(location))) from None
+            raise storage.input_error(exc, str(location)) from None
         with container:
             yield container
 

@@ -32,7 +32,7 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pyarrow.fs as pafs
-from lightemo_video.model.errors import InputError
+from lightemo_video.model.errors import InputError, UnreachableInput
 from lightemo_video.pipeline.streams import mask_url, redact
 
 OBJECT_SCHEMES = frozenset({"s3", "gs", "gcs"})
@@ -179,6 +179,14 @@ def reason(exc: BaseException, url: str) -> str:
     return mask_url(first)
 
 
+def input_error(exc: BaseException, url: str) -> InputError:
+    """The error for a failed read of ``url``: :class:`UnreachableInput` unless the
+    object or its bucket is missing (then the input itself is gone)."""
+    why = reason(exc, url)
+    missing = why.startswith("no such")
+    return (InputError if missing else UnreachableInput)(display(url), why)
+
+
 def _credentials_in_sight() -> bool:
     """Whether this process has S3 credentials the standard chain would pick up (an
     instance role cannot be seen without asking the network, so it does not count)."""
@@ -195,7 +203,7 @@ def _missing(fs: pafs.FileSystem, path: str, url: str, what: str) -> InputError:
     try:
         has_bucket = fs.get_file_info(bucket).type != pafs.FileType.NotFound
     except OSError as exc:
-        return InputError(display(url), reason(exc, url))
+        return input_error(exc, url)
     return InputError(display(url), what if has_bucket else f"no such bucket '{bucket}'")
 
 
@@ -217,7 +225,7 @@ def stat(url: str) -> ObjectStat:
         with fs.open_input_file(path) as handle:
             meta = handle.metadata() or {}
     except OSError as exc:
-        raise InputError(display(url), reason(exc, url)) from None
+        raise input_error(exc, url) from None
     etag = meta.get(b"ETag") or meta.get("ETag")
     etag = etag.decode() if isinstance(etag, bytes) else etag
     return ObjectStat(info.size or 0, info.mtime_ns or 0, etag)
@@ -238,10 +246,12 @@ def _http_stat(url: str) -> ObjectStat:
         with urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT_S) as answer:
             headers = answer.headers
     except urllib.error.HTTPError as exc:
-        raise InputError(display(url), f"the server answered {exc.code} {exc.reason}") from None
+        gone = InputError if exc.code in (404, 410) else UnreachableInput
+        raise gone(display(url), f"the server answered {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
         why = getattr(exc, "reason", exc)
-        raise InputError(display(url), f"cannot reach the server ({mask_url(str(why))})") from None
+        shown = f"cannot reach the server ({mask_url(str(why))})"
+        raise UnreachableInput(display(url), shown) from None
     modified = headers.get("Last-Modified")
     mtime_ns = int(parsedate_to_datetime(modified).timestamp() * 1e9) if modified else 0
     total = (headers.get("Content-Range") or "").rpartition("/")[2]  # "bytes 0-0/12345"
@@ -270,7 +280,7 @@ def list_videos(url: str, suffixes: Iterable[str]) -> tuple[list[str], list[Inpu
     except InputError as exc:
         return [], [exc]
     except OSError as exc:
-        return [], [InputError(display(url), reason(exc, url))]
+        return [], [input_error(exc, url)]
     wanted = {s.lower() for s in suffixes}
     videos = sorted(
         f"{scheme}://{f.path}" for f in found
@@ -292,7 +302,7 @@ def opened(location: Location) -> Iterator[str | BinaryIO]:
     try:
         handle = fs.open_input_file(path)
     except OSError as exc:
-        raise InputError(display(location), reason(exc, str(location))) from None
+        raise input_error(exc, str(location)) from None
     with handle:
         yield handle
 

@@ -177,6 +177,48 @@ def test_credentials_in_an_http_url_are_sent_as_basic_authentication_never_shown
         server.shutdown()
 
 
+class _FlakyFiles(http.server.BaseHTTPRequestHandler):
+    """DEMO_CLIP over http with byte ranges, as FFmpeg reads it; 503 while ``server.down``."""
+
+    def do_GET(self) -> None:
+        if self.server.down:
+            self.send_response(503, "Service Unavailable")
+            self.end_headers()
+            return
+        data = DEMO_CLIP.read_bytes()
+        first, _, last = (self.headers.get("Range") or "bytes=0-").removeprefix("bytes=").partition("-")
+        first, last = int(first or 0), min(int(last or len(data) - 1), len(data) - 1)
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
+        self.send_header("Content-Length", str(last - first + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        self.wfile.write(data[first : last + 1])
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_server_out_of_reach_on_a_rerun_keeps_the_earlier_results(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyFiles)
+    server.down = False
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/talk.mp4"
+    out = tmp_path / "out"
+    try:
+        first = cli("analyze", url, "--out", str(out), "--sample-fps", "2", "--workers", "1")
+        assert first.returncode == 0, first.stderr
+        tables = {p.name: p.read_bytes() for p in (out / "talk").glob("*.parquet")}
+        server.down = True
+        again = cli("analyze", url, "--out", str(out), "--sample-fps", "2", "--workers", "1")
+    finally:
+        server.shutdown()
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert "answered 503 Service Unavailable; the previous results are kept" in again.stderr
+    assert json.loads((out / "talk" / "run.json").read_text())["status"] == "ok"
+    assert {p.name: p.read_bytes() for p in (out / "talk").glob("*.parquet")} == tables != {}
+
+
 def test_prefixes_are_listed_recursively_and_mixed_with_local_paths(s3, tmp_path):
     missing_local = tmp_path / "nope.mp4"
     videos, errors = find_inputs(
