@@ -44,7 +44,7 @@ def _probabilities(faces: FaceSet, teacher: str | Path, batch: int) -> np.ndarra
     """float32 (n, 7): one teacher's flip-averaged probabilities on ``faces``."""
     if Path(teacher).suffix == ".npz":
         return stored_probabilities(faces, teacher)
-    model = open_model_file(teacher, tta="flip")
+    model = open_model_file(teacher, tta="flip", calibrated=False)  # as it learnt them
     return np.concatenate(
         [
             model.predict((faces.images[i : i + batch].astype(np.float32) / 255.0)[..., None])

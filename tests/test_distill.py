@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -43,6 +45,18 @@ def test_targets_blend_labels_with_the_teachers_flip_averaged_probabilities(teac
     np.testing.assert_allclose(taught.targets, expected, atol=1e-5)
     np.testing.assert_allclose(taught.targets.sum(axis=1), 1.0, atol=1e-5)
     assert taught.labels.tolist() == plain.labels.tolist() and taught.names == plain.names
+
+
+def test_a_calibrated_teacher_teaches_the_probabilities_it_learnt(teacher, tmp_path):
+    """The temperature in a model card sharpens what users are shown, not the targets."""
+    model, path = teacher
+    calibration = {"temperature": 0.5, "test_time_augmentation": "flip"}
+    (tmp_path / "teacher.json").write_text(json.dumps({"calibration": calibration}))
+    plain = faces()
+    x = (plain.images.astype(np.float32) / 255.0)[..., None]
+    probs = (np.asarray(model(x)) + np.asarray(model(x[:, :, ::-1]))) / 2
+    taught = teacher_targets(plain, path, share=1.0)
+    np.testing.assert_allclose(taught.targets, probs, atol=1e-5)
 
 
 def test_soft_targets_such_as_ferplus_votes_are_blended_not_replaced_by_the_label(teacher):
