@@ -21,9 +21,9 @@ from lightemo_video.model.ferplus import DEFAULT_FERPLUS_DIR, ferplus_labels
 from lightemo_video.model.labels import EMOTIONS, NUM_CLASSES
 from lightemo_video.model.preprocess import preprocess_faces
 from lightemo_video.model.runtime import (
-    WEIGHTS_DIR,
     EmotionModel,
     FlipAveraged,
+    card_file,
     has_tensorflow,
     open_model_file,
     resolve_model,
@@ -122,7 +122,7 @@ def evaluate(
         model: shipped model name or a ``.keras``/``.tflite`` path; ``None``: the default.
         out_dir: where the metrics and the plot go.
         latency_runs: single-image forward passes to time.
-        write_card: also store the figures in the shipped model's card.
+        write_card: also store the figures in the model's card (beside its files).
         tta: test-time augmentation (``none``/``flip``); ``None``: as the model card says,
             which is how the pipeline runs the model.
         validation: score the validation slice of the training data (``data`` is then the
@@ -137,7 +137,7 @@ def evaluate(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     data = Path(data)
     files = _files_to_evaluate(model)
-    card_path = WEIGHTS_DIR / f"{next(iter(files.values())).name.split('.')[0]}.json"
+    card_path = card_file(next(iter(files.values())))
     if labels is None:
         trained = json.loads(card_path.read_text()).get("labels") if card_path.is_file() else None
         labels = "ferplus" if trained == "ferplus" else "fer2013"
@@ -230,7 +230,7 @@ def calibrate(
     from lightemo_video.model.runtime import scale_temperature, test_time_augmentation
 
     path = resolve_model(model)
-    card_path = path.parent / f"{path.name.split('.')[0]}.json"
+    card_path = card_file(path)
     faces = validation_slice(Path(data), path)
     trained = json.loads(card_path.read_text()).get("labels", "fer2013") if card_path.is_file() else "fer2013"
     if trained == "ferplus":
@@ -274,7 +274,7 @@ def _files_to_evaluate(model: str | None) -> dict[str, Path]:
 def validation_slice(data: Path, model_file: Path) -> FaceSet:
     """The stratified slice of the training data that a model was selected on, drawn as
     its model card's recipe drew it (same fraction and seed)."""
-    card = model_file.parent / f"{model_file.name.split('.')[0]}.json"
+    card = card_file(model_file)
     if not card.is_file():
         raise ModelError(model_file, "no model card beside it: its validation slice is unknown")
     recipe = json.loads(card.read_text())["recipe"]

@@ -183,11 +183,16 @@ def scale_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
 TEST_TIME_AUGMENTATIONS = ("none", "flip")
 
 
-def model_card(path: str | Path) -> dict:
-    """The card of a model file: ``<stem>.json`` beside it (how models are shipped and
-    exported); empty for a file without one."""
+def card_file(path: str | Path) -> Path:
+    """Where a model file's card is: ``<stem>.json`` beside it (how models are shipped
+    and exported)."""
     path = Path(path)
-    card = path.parent / f"{path.name.split('.')[0]}.json"
+    return path.parent / f"{path.name.split('.')[0]}.json"
+
+
+def model_card(path: str | Path) -> dict:
+    """The card of a model file (:func:`card_file`); empty for a file without one."""
+    card = card_file(path)
     return json.loads(card.read_text()) if card.is_file() else {}
 
 

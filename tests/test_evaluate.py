@@ -84,3 +84,31 @@ def test_evaluate_on_the_validation_slice_with_flip_averaging(tmp_path):
     assert metrics["images"] == len(expected) == 14
     assert {m["test_time_augmentation"] for m in metrics["formats"].values()} == {"flip"}
     assert "test-time augmentation: flip" in result.output
+
+
+def test_a_model_file_elsewhere_is_scored_and_carded_by_its_own_card(tmp_path):
+    """A candidate named like a shipped model: its card beside it says FER+ and takes
+    the figures; the shipped card is left alone."""
+    from lightemo_video.model.runtime import WEIGHTS_DIR
+
+    split = small_split(tmp_path / "test", 3)  # FER+ votes are found by test/<class>/<name>
+    candidate = tmp_path / "runs" / "lightemonet-plus.int8.tflite"
+    candidate.parent.mkdir()
+    shutil.copy(WEIGHTS_DIR / "lightemonet-ferplus.int8.tflite", candidate)
+    card = json.loads((WEIGHTS_DIR / "lightemonet-ferplus.json").read_text())
+    (candidate.parent / "lightemonet-plus.json").write_text(json.dumps(card))
+    shipped = {p: p.read_bytes() for p in WEIGHTS_DIR.glob("lightemonet-plus.*") if p.suffix != ".keras"}
+    try:
+        result = CliRunner().invoke(
+            app, ["evaluate", "--data", str(split), "--model", str(candidate), "--write-card",
+                  "--out", str(tmp_path / "eval"), "--latency-runs", "5"],
+        )
+        overwritten = [p.name for p, data in shipped.items() if p.read_bytes() != data]
+    finally:  # never leave a shipped file changed, even when this test fails
+        for path, data in shipped.items():
+            path.write_bytes(data)
+    assert result.exit_code == 0, result.output
+    assert overwritten == []
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["labels"] == "ferplus"
+    written = json.loads((candidate.parent / "lightemonet-plus.json").read_text())
+    assert written["metrics"]["publictest_ferplus"]["images"] <= 21  # not the shipped 3,529
