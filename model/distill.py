@@ -29,8 +29,8 @@ def teacher_targets(
 
     ``teacher`` is a model file, run here, or a ``.npz`` of probabilities that a teacher
     wrote (``probs`` (n, 7) and the image ``names`` they belong to, as ``jobs.teacher``
-    writes them), looked up by image file name; or several of these, whose probabilities
-    are averaged."""
+    writes them), looked up by class folder and file name; or several of these, whose
+    probabilities are averaged."""
     if not 0.0 < share <= 1.0:
         raise DataError(share, "teacher share must be in (0, 1]")
     teachers = [teacher] if isinstance(teacher, str | Path) else list(teacher)
@@ -54,15 +54,22 @@ def _probabilities(faces: FaceSet, teacher: str | Path, batch: int) -> np.ndarra
 
 
 def stored_probabilities(faces: FaceSet, file: str | Path) -> np.ndarray:
-    """float32 (n, 7): the stored probabilities of each face, matched by image file name
-    (the folder the teacher's machine read them from does not matter)."""
+    """float32 (n, 7): the stored probabilities of each face, matched by class folder and
+    file name (FER2013 reuses a few file names across classes; the folder above them on
+    the teacher's machine does not matter)."""
     with np.load(file) as stored:
         probs, names = stored["probs"], stored["names"]
-    row = {Path(str(name)).name: i for i, name in enumerate(names)}
-    missing = [name for name in faces.names if Path(name).name not in row]
+    row = {_image_key(str(name)): i for i, name in enumerate(names)}
+    missing = [name for name in faces.names if _image_key(name) not in row]
     if missing:
         raise DataError(
             file, f"no teacher probabilities for {len(missing)} of {len(faces)} faces "
-            f"(e.g. {Path(missing[0]).name}); were they packed from this dataset?"
+            f"(e.g. {_image_key(missing[0])}); were they packed from this dataset?"
         )
-    return probs[[row[Path(name).name] for name in faces.names]].astype(np.float32)
+    return probs[[row[_image_key(name)] for name in faces.names]].astype(np.float32)
+
+
+def _image_key(name: str) -> str:
+    """``class/file.jpg`` of an image path; ``fer2013.csv:LINE`` of a CSV row."""
+    path = Path(name)
+    return path.name if ".csv:" in path.name else "/".join(path.parts[-2:])

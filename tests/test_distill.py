@@ -89,3 +89,14 @@ def test_several_teachers_are_averaged_models_and_stored_probabilities_alike(tea
     np.testing.assert_allclose(taught.targets, (run + stored) / 2, atol=1e-5)
     with pytest.raises(DataError, match="no teacher"):
         teacher_targets(plain, [], share=0.5)
+
+
+def test_stored_probabilities_tell_apart_files_of_the_same_name_in_two_classes(tmp_path):
+    """FER2013 has such pairs (angry/ and surprise/Training_8475486.jpg): different faces."""
+    images = np.zeros((2, 48, 48), np.uint8)
+    names = ("/data/train/angry/Training_8475486.jpg", "/data/train/surprise/Training_8475486.jpg")
+    two = FaceSet(images, np.array([0, 5]), names)
+    probs = np.eye(7, dtype=np.float32)[[0, 5]]
+    elsewhere = ["/gpu/fer2013/train/surprise/Training_8475486.jpg", "/gpu/fer2013/train/angry/Training_8475486.jpg"]
+    np.savez(tmp_path / "probs.npz", probs=probs[::-1], names=np.asarray(elsewhere))
+    np.testing.assert_array_equal(teacher_targets(two, tmp_path / "probs.npz", share=1.0).targets, probs)
