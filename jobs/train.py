@@ -90,14 +90,15 @@ def start_from(model, path: Path) -> None:
     log.info("starting from the weights of %s", path)
 
 
-def make_sequence(faces: FaceSet, weights: np.ndarray, recipe: Recipe):
+def make_sequence(faces: FaceSet, weights: np.ndarray, recipe: Recipe, resumed_after: int = 0):
     """A Keras PyDataset yielding (x, targets, sample_weight), a new draw every epoch
     (targets: the faces' label distributions if they have them, else one-hot labels):
     minority classes oversampled toward their targets (if the recipe says so) and the
-    recipe's classes augmented on the fly."""
+    recipe's classes augmented on the fly. A run resumed after ``resumed_after`` epochs
+    draws afresh instead of repeating its first epochs' order and augmentations."""
     import keras
 
-    rng = np.random.default_rng(recipe.seed)
+    rng = np.random.default_rng([recipe.seed, resumed_after] if resumed_after else recipe.seed)
     eye = np.eye(NUM_CLASSES, dtype=np.float32)
 
     class Augmented(keras.utils.PyDataset):
@@ -201,9 +202,10 @@ def train(
             "%s has no bf16 hardware (AMX/AVX512-BF16): mixed_bfloat16 is emulated and runs "
             "several times slower than --precision float32", machine["cpu"]
         )
-    keras.utils.set_random_seed(recipe.seed)
-    keras.mixed_precision.set_global_policy(recipe.precision)
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    done = len(_read_history(run_dir / "history.csv"))  # epochs behind a resumed run
+    keras.utils.set_random_seed(recipe.seed + done)  # its dropout draws afresh too
+    keras.mixed_precision.set_global_policy(recipe.precision)
     run_dir.mkdir(parents=True, exist_ok=True)
 
     faces = load_faces(data, split="train" if Path(data).is_dir() else "Training")
@@ -217,7 +219,8 @@ def train(
     elif recipe.labels == "fer2013+ferplus":  # validation keeps FER2013's labels: selection is on them
         train_set = blend_ferplus(train_set, ferplus_dir, recipe.ferplus_share)
     if teachers:
-        log.info("teacher %s: its probabilities on %d faces", recipe.teacher, len(train_set))
+        shown = ", ".join(map(str, teachers))
+        log.info("teacher %s: its probabilities on %d faces", shown, len(train_set))
         train_set = teacher_targets(train_set, teachers, recipe.teacher_share)
     weights = loss_weights(train_set.labels, recipe.class_weighting)
     targets = oversample_targets(train_set.labels) if recipe.oversample else train_set.counts()
@@ -228,7 +231,7 @@ def train(
     model = build_architecture(recipe.architecture)
     if recipe.init_from and not (run_dir / "backup").exists():  # a resumed run has its own
         start_from(model, Path(recipe.init_from))
-    sequence = make_sequence(train_set, weights, recipe)
+    sequence = make_sequence(train_set, weights, recipe, resumed_after=done)
     learning_rate = recipe.learning_rate
     if recipe.schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(

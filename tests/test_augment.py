@@ -88,3 +88,19 @@ def test_all_class_recipe_augments_every_class_without_oversampling():
     changed = [not np.array_equal(np.round(x[r, :, :, 0] * 255).astype(np.uint8), faces.images[i]) for r, i in enumerate(idx)]
     assert all(changed)
     np.testing.assert_allclose(loss_weights(faces.labels, "sqrt") ** 2, class_weights(faces.labels))
+
+
+def test_a_resumed_run_draws_afresh_and_an_uninterrupted_one_as_before():
+    pytest.importorskip("keras")
+    from lightemo_video.jobs.recipes import RECIPES
+    from lightemo_video.jobs.train import loss_weights, make_sequence
+
+    faces = _faces()
+    recipe = RECIPES["plus-bf16"].with_overrides(batch_size=16)
+    weights = loss_weights(faces.labels, recipe.class_weighting)
+    fresh = make_sequence(faces, weights, recipe)
+    again = make_sequence(faces, weights, recipe)
+    resumed = make_sequence(faces, weights, recipe, resumed_after=9)
+    np.testing.assert_array_equal(fresh.order, again.order)  # reproducible
+    np.testing.assert_array_equal(fresh[0][0], again[0][0])
+    assert not np.array_equal(fresh.order, resumed.order)  # not epoch 1's draw once more

@@ -138,7 +138,7 @@ def test_distilled_half_width_run_records_its_ensemble_teacher(tmp_path):
     model = tmp_path / "teacher.keras"
     build_architecture("lightemonet").save(model)
     data = shared_path("datasets", "fer2013", "train")
-    names = sorted(path.name for path in data.rglob("*.jpg"))
+    names = sorted(f"{path.parent.name}/{path.name}" for path in data.rglob("*.jpg"))
     stored = tmp_path / "teacher-probs.npz"
     probs = np.random.default_rng(0).dirichlet(np.ones(7), len(names)).astype(np.float32)
     np.savez(stored, probs=probs, names=np.asarray(names))
