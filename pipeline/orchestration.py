@@ -90,7 +90,7 @@ def assign_video_ids(videos: list[Location], out: Output) -> dict[Location, str]
         shown = str(storage.display(video))
         previous = out.read_run(vid)
         if stems[vid] > 1 or (previous and previous.get("input") != shown):
-            vid = f"{vid}-{hashlib.sha1(shown.encode()).hexdigest()[:6]}"
+            vid = f"{vid}-{hashlib.sha1(shown.encode(errors='surrogateescape')).hexdigest()[:6]}"
         ids[video] = vid
     return ids
 

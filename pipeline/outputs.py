@@ -100,8 +100,9 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    """Write UTF-8 ``text`` atomically; returns ``path``."""
-    return write_bytes(path, text.encode("utf-8"))
+    """Write UTF-8 ``text`` atomically; returns ``path``. A file name's bytes that are
+    not UTF-8 are written as ``?``."""
+    return write_bytes(path, text.encode("utf-8", "replace"))
 
 
 def write_json(path: str | Path, payload: dict) -> Path:

@@ -85,8 +85,13 @@ def name_of(location: Location) -> str:
 
 
 def stem_of(location: Location) -> str:
-    """The file or object name without its suffix: the default ``video_id``."""
-    return PurePosixPath(name_of(location)).stem
+    """The file or object name without its suffix: the default ``video_id``, made a
+    name every table and file system takes: bytes that are not UTF-8 become ``_``, and
+    leading dots too (no hidden folders, no clash with ``OUT/.staging``)."""
+    stem = PurePosixPath(name_of(location)).stem
+    readable = stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    visible = readable.replace("\ufffd", "_")
+    return "_" * (len(visible) - len(visible.lstrip("."))) + visible.lstrip(".") or "video"
 
 
 def join(base: str, *parts: str) -> str:

@@ -164,3 +164,21 @@ def test_a_folder_that_cannot_be_replaced_fails_alone(two_analysed):
     assert json.loads((out / "b" / "run.json").read_text())["status"] == "ok"
     assert (out / "b" / "run.json").stat().st_mtime_ns != written_b  # b was redone
     assert (out / "b" / "report.html").is_file() and not (out / STAGING).exists()
+
+
+def test_file_names_become_folder_names_every_table_and_file_system_takes(tmp_path):
+    """A Latin-1 name from an old share, and names that would be hidden folders (one of
+    them the staging folder itself): each its own visible folder, the batch completes."""
+    videos = tmp_path / "in"
+    videos.mkdir()
+    for name in (b"caf\xe9.mp4", b"..mp4", b".staging.mp4"):
+        shutil.copy(DEMO_CLIP, os.fsdecode(bytes(videos).rstrip(b"/") + b"/" + name))
+    out = tmp_path / "out"
+    args = ["analyze", str(videos), "--out", str(out), "--sample-fps", "1", "--workers", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["_", "_staging", "caf_", "report.html"]
+    for folder in ("_", "_staging", "caf_"):
+        assert json.loads((out / folder / "run.json").read_text())["status"] == "ok"
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and again.output.count("skipped") == 3, again.output
