@@ -65,10 +65,19 @@ def readable(location: Location) -> bool:
     return is_url(location) or Path(location).is_file()
 
 
+# Query parameters of a signed URL that change each time the same object is signed.
+SIGNING_TIME = frozenset({"x-amz-date", "x-amz-expires", "x-goog-date", "x-goog-expires", "expires"})
+
+
 def display(location: Location) -> Location:
     """``location`` as it may be shown, logged and stored: a URL as text with its
-    credentials masked, a local path unchanged."""
-    return mask_url(str(location)) if is_url(location) else location
+    credentials masked and without the signing time of a signed URL (so the same
+    object signed anew is the same input, and a rerun skips it), a local path unchanged."""
+    if not is_url(location):
+        return location
+    parts = urlsplit(mask_url(str(location)))
+    kept = [p for p in parts.query.split("&") if p.split("=")[0].lower() not in SIGNING_TIME]
+    return urlunsplit(parts._replace(query="&".join(kept)))
 
 
 def scrub(text: str, location: Location) -> str:

@@ -136,6 +136,14 @@ def test_urls_and_credentials_are_masked():
     assert shown.startswith("https://***@files.example.com/v/clip.mp4?") and "part=2" in shown
     assert storage.stem_of(signed) == "clip"
     assert storage.display(DEMO_CLIP) == DEMO_CLIP
+    signed_again = [  # the same object signed at two times: one input, one id
+        "https://b.s3.example.com/v/clip.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        f"&X-Amz-Credential=AKIA123%2F{day}&X-Amz-Date={day}T0{hour}0000Z&X-Amz-Expires=3600"
+        f"&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}"
+        for day, hour, signature in (("20261201", 1, "beef"), ("20261202", 7, "cafe"))
+    ]
+    assert storage.display(signed_again[0]) == storage.display(signed_again[1])
+    assert "X-Amz-Date" not in storage.display(signed_again[0])
 
 
 class _PasswordedFiles(http.server.BaseHTTPRequestHandler):
