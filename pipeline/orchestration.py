@@ -151,7 +151,8 @@ class _VideoJob:
                 self.sink = ParquetSink(self.folder / outputs.DETECTIONS, schema.DETECTIONS).__enter__()
             self.sink.append(detection_rows(self.video_id, self.joiner.join(done)))
             self.frames_analysed += len(done.records)
-            self.end_s = max(self.end_s, done.end_s)
+            if done.frames_decoded:  # an empty range past the real end says nothing
+                self.end_s = max(self.end_s, done.end_s)
             if done.error:
                 self.errors.append(done.error)
             self.analysis_s += done.seconds

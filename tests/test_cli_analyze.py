@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from lightemo_video.cli import app
 from tests.conftest import DEMO_CLIP, write_clip
+from tests.media import ffmpeg
 
 runner = CliRunner()
 
@@ -153,3 +154,18 @@ def test_test_time_augmentation_is_recorded_and_changes_results(tmp_path):
         probs[tta] = pd.read_parquet(tmp_path / "astronaut_demo" / "detections.parquet")[["happy", "neutral"]]
     assert len(probs["none"]) == len(probs["flip"]) > 0
     assert not np.allclose(probs["none"].to_numpy(), probs["flip"].to_numpy(), atol=1e-3)
+
+
+def test_a_container_longer_than_its_video_reports_where_the_frames_end(tmp_path):
+    """Audio running 8 s past the picture: the container says 10 s, the frames end at 2 s
+    (segments past them decode nothing and must not count)."""
+    clip = tmp_path / "long_audio.mkv"
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc=s=160x120:r=10:d=2", "-f", "lavfi", "-i",
+           "sine=d=10", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["analyze", str(clip), "--out", str(out), "--sample-fps", "0",
+                                 "--segment-frames", "10", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    run = json.loads((out / "long_audio" / "run.json").read_text())
+    assert run["frames_decoded"] == 20 and abs(run["duration_s"] - 2.0) < 0.2, run
+    assert "decoding ended at 2.0 s of 10.0 s declared" in result.output
