@@ -213,14 +213,16 @@ def temperature(path: str | Path, tta: str) -> float:
 
 def class_prior(path: str | Path) -> np.ndarray | None:
     """The class frequencies float64 (7,) a model learnt as its prior, in ``EMOTIONS``
-    order: its training labels' counts times the class weights its recipe applied. None
-    when the card does not say.
+    order: the images of each class it saw per epoch (its labels' counts, or more where
+    the recipe oversampled) times the class weights its recipe applied. None when the
+    card does not say.
 
     A classifier's probability already holds this prior once; temporal smoothing divides
     it out of each frame, so that it counts once per expression, not once per frame.
     """
     data = model_card(path).get("data") or {}
-    counts, weights = data.get("class_counts"), data.get("class_weights") or {}
+    counts = data.get("images_per_epoch") or data.get("class_counts")
+    weights = data.get("class_weights") or {}
     if not counts or any(name not in counts for name in EMOTIONS):
         return None
     prior = np.array([counts[name] * weights.get(name, 1.0) for name in EMOTIONS], np.float64)

@@ -106,5 +106,8 @@ def test_model_card_gives_the_class_prior_the_model_learnt(tmp_path):
     data = model_card(resolve_model("ferplus"))["data"]
     learnt = np.array([data["class_counts"][e] * data["class_weights"][e] for e in EMOTIONS])
     assert np.allclose(class_prior(resolve_model("ferplus")), learnt / learnt.sum())
-    assert np.allclose(class_prior(resolve_model("paper")), 1 / 7, atol=1e-3)  # balanced weights
+    # the paper's recipe oversamples disgust (392 faces drawn 1,800 times an epoch) and
+    # weighs it 9.4x on top: it learnt disgust as 40% of faces, not balanced classes
+    paper = class_prior(resolve_model("paper"))
+    assert EMOTIONS[int(paper.argmax())] == "disgust" and 0.35 < paper.max() < 0.45
     assert class_prior(tmp_path / "custom.int8.tflite") is None  # no card: smoothing assumes none
