@@ -398,8 +398,10 @@ def shippable_package() -> Path:
 
     Installed, it is that folder. In a source checkout its subpackages are the repository's
     top-level ``pipeline``, ``model`` and ``jobs`` folders: they are copied together (code,
-    int8 models and cards) into a temporary folder of the installed layout.
+    int8 models and cards) into a temporary folder of the installed layout, removed when
+    this process exits (Ray has uploaded it by then).
     """
+    import atexit
     import shutil
     import tempfile
 
@@ -409,6 +411,7 @@ def shippable_package() -> Path:
     if (root / "pipeline").is_dir():
         return root
     target = Path(tempfile.mkdtemp(prefix="lightemo-ship-")) / "lightemo_video"
+    atexit.register(shutil.rmtree, target.parent, ignore_errors=True)
     skip = shutil.ignore_patterns("__pycache__", "*.keras", "*.html", "*.pyc")
     shutil.copytree(root, target, ignore=skip)
     for part in ("pipeline", "model", "jobs"):

@@ -63,3 +63,17 @@ def test_unreachable_cluster_is_a_one_line_error(tmp_path):
     assert done.returncode == 1
     assert "--ray-address: cannot connect to Ray" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_code_shipped_to_a_cluster_is_cleaned_up_when_the_command_ends():
+    import sys
+    from pathlib import Path
+
+    shipped = subprocess.run(
+        [sys.executable, "-c", "from lightemo_video.pipeline.orchestration import shippable_package as s\n"
+         "p = s(); print(p); assert (p / 'pipeline' / 'analyze.py').is_file()"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    if not Path(shipped).parent.name.startswith("lightemo-ship-"):
+        pytest.skip("installed layout: the package ships as it is, nothing is copied")
+    assert not Path(shipped).exists()
