@@ -79,7 +79,8 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 def assign_video_ids(videos: list[Location], out: Output) -> dict[Location, str]:
     """File or object stem per video, made unique when stems clash in this batch or with
-    an earlier run's output of a different input (then ``stem-<6 hex of the input>``)."""
+    an earlier run's output of a different input (then ``stem-<6 hex of the input>``).
+    A video whose earlier run holds the plain stem keeps it, whatever else joins the batch."""
     stems: dict[str, int] = {}
     for video in videos:
         stem = storage.stem_of(video)
@@ -89,7 +90,10 @@ def assign_video_ids(videos: list[Location], out: Output) -> dict[Location, str]
         vid = storage.stem_of(video)
         shown = str(storage.display(video))
         previous = out.read_run(vid)
-        if stems[vid] > 1 or (previous and previous.get("input") != shown):
+        if previous and previous.get("input") == shown:
+            ids[video] = vid
+            continue
+        if stems[vid] > 1 or previous:
             vid = f"{vid}-{hashlib.sha1(shown.encode(errors='surrogateescape')).hexdigest()[:6]}"
         ids[video] = vid
     return ids

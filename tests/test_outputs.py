@@ -182,3 +182,19 @@ def test_file_names_become_folder_names_every_table_and_file_system_takes(tmp_pa
         assert json.loads((out / folder / "run.json").read_text())["status"] == "ok"
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and again.output.count("skipped") == 3, again.output
+
+
+def test_a_video_keeps_its_folder_when_a_namesake_joins_the_batch(tmp_path):
+    first, second = tmp_path / "a" / "talk.mp4", tmp_path / "b" / "talk.mp4"
+    for clip in (first, second):
+        clip.parent.mkdir()
+        shutil.copy(DEMO_CLIP, clip)
+    out = tmp_path / "out"
+    common = ["--out", str(out), "--sample-fps", "1", "--workers", "1"]
+    assert runner.invoke(app, ["analyze", str(first), *common]).exit_code == 0
+    both = runner.invoke(app, ["analyze", str(first), str(second), *common])
+    assert both.exit_code == 0, both.output
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert folders[0] == "talk" and len(folders) == 2 and folders[1].startswith("talk-")
+    assert json.loads((out / "talk" / "run.json").read_text())["input"] == str(first)
+    assert "skipped" in both.output  # the first was not analysed again
