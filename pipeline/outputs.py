@@ -69,9 +69,27 @@ def temp_beside(path: Path) -> Path:
 
 def commit(tmp: Path, path: Path) -> None:
     """Publish a finished temporary file under its final name (readable by all, as a
-    plain ``open`` would have made it)."""
+    plain ``open`` would have made it), its bytes on disk first, so that even a power cut
+    leaves the old file or the new one, never an empty one."""
     os.chmod(tmp, 0o644)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the system lets a folder be synced)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 @contextmanager
@@ -173,6 +191,7 @@ def swap_in(staged: Path, final: Path) -> None:
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists() and _exchange(staged, final):
+        _sync_folder(final.parent)
         discard(staged)  # now holds the previous results
         return
     old = staged.with_name(staged.name + ".old")
@@ -180,6 +199,7 @@ def swap_in(staged: Path, final: Path) -> None:
     if final.exists():
         os.replace(final, old)
     os.replace(staged, final)
+    _sync_folder(final.parent)
     discard(old)
 
 
