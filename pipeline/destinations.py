@@ -136,7 +136,11 @@ class ObjectOutput(Output):
         run = self.read_run(video_id)
         if not run or run.get("status") != "ok":
             return False
-        names = set(storage.list_names(storage.join(self.url, video_id)))
+        prefix = storage.join(self.url, video_id)
+        try:
+            names = set(storage.list_names(prefix))
+        except OSError as exc:  # e.g. allowed to read objects but not to list them
+            raise OutputError(storage.display(prefix), storage.reason(exc, self.url)) from None
         return all(table in names for table in outputs.TABLES)
 
     def publish(self, staged: Path, video_id: str) -> None:
