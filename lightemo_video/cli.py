@@ -395,7 +395,9 @@ def _write_reports(out: Output, reports: list, annotate: bool) -> None:
             if report.status in ("ok", "skipped"):
                 skipped = report.status == "skipped"
                 folder = out.folder(report.video_id)
-                out.push(build_reports(folder, annotate=annotate, missing_only=skipped))
+                out.push(
+                    build_reports(folder, annotate=annotate, missing_only=skipped, source=report.source)
+                )
     except LightEmoError as exc:
         err.print(f"[yellow]warning:[/] report not written: {escape(str(exc))}", highlight=False)
     _write_index(out)

@@ -61,6 +61,9 @@ class VideoReport:
     frames_analysed: int = 0
     emotions: dict[str, int] = field(default_factory=dict)  # dominant emotion -> faces
     warnings: list[str] = field(default_factory=list)
+    # The input as given, credentials and all: never shown or stored, only reopened for
+    # this run's pictures (run.json keeps the masked form, which cannot be opened).
+    source: Location | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,7 @@ class _VideoJob:
             frames_analysed=self.frames_analysed,
             emotions=faces["emotion"].value_counts().to_dict(),
             warnings=warnings,
+            source=self.info.path,
         )
         run = {
             **base_run,
@@ -268,7 +272,7 @@ def analyze_videos(
             continue
         base = _base_run(vid, info, config, fingerprint)
         if not force and _is_done(out, vid, base):
-            report = VideoReport(vid, storage.display(video), "skipped", "already analysed with the same inputs and parameters")
+            report = VideoReport(vid, storage.display(video), "skipped", "already analysed with the same inputs and parameters", source=video)
             reports.append(report)
             notify(ProgressEvent(vid, frames_decoded=info.frame_count, finished=report))
             continue

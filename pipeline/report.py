@@ -17,6 +17,7 @@ import html
 import logging
 from collections.abc import Callable, Iterator
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -55,11 +56,12 @@ VideoCallback = Callable[[Path, int, int], None]
 # ----- HTML reports --------------------------------------------------------------------
 
 
-def write_video_report(video_dir: Path) -> Path:
+def write_video_report(video_dir: Path, source: Location | None = None) -> Path:
     """Write ``report.html`` for one analysed video: run facts, a per-face table with
     emotion shares, the timeline plot and the list of emotion segments, in one file.
 
     Draws ``timeline.png`` first when it is missing; links ``annotated.mp4`` when present.
+    Face pictures come from ``source`` (the input video; ``None``: as ``run.json`` names it).
 
     Raises:
         InputError: ``video_dir`` is not a successfully analysed video folder.
@@ -68,7 +70,7 @@ def write_video_report(video_dir: Path) -> Path:
     run = read_ok_run(video_dir)
     detections = read_table(video_dir, "detections.parquet")
     faces = read_table(video_dir, "faces.parquet")
-    pictures = face_thumbnails(storage.location(run.get("input", "")), faces, detections)
+    pictures = face_thumbnails(storage.location(source or run.get("input", "")), faces, detections)
     plot = video_dir / TIMELINE_PNG
     if not plot.is_file():
         plot_timeline(video_dir)
@@ -186,11 +188,12 @@ def write_index(out_dir: Path) -> Path:
     return write_text(out_dir / REPORT, html_page("lightemo-video results", parts))
 
 
-_STEPS: dict[str, Callable[[Path], Path]] = {
-    ANNOTATED: annotate_video,  # first, so the report links it
-    TIMELINE_PNG: plot_timeline,
-    REPORT: write_video_report,
-}
+def _video_steps(source: Location | None) -> dict[str, Callable[[Path], Path]]:
+    return {
+        ANNOTATED: partial(annotate_video, source=source),  # first, so the report links it
+        TIMELINE_PNG: plot_timeline,
+        REPORT: partial(write_video_report, source=source),
+    }
 
 
 _CAMERA_STEPS: dict[str, Callable[[Path], Path]] = {
@@ -204,6 +207,7 @@ def build_reports(
     annotate: bool = False,
     on_video: VideoCallback | None = None,
     missing_only: bool = False,
+    source: Location | None = None,
 ) -> list[Path]:
     """(Re)build ``timeline.png`` and ``report.html`` (and ``annotated.mp4`` when asked) for
     every successfully analysed video, plus the index ``OUT/report.html`` when given an
@@ -218,6 +222,8 @@ def build_reports(
         on_video: called before each video as ``on_video(folder, videos_done, videos_total)``.
         missing_only: make only the files a folder lacks (and those after a new one, so
             ``report.html`` links a new ``annotated.mp4``); for videos already complete.
+        source: the input video of a single video folder, where ``run.json`` cannot
+            reopen it (a URL whose credentials it masks) or it has moved.
 
     Returns:
         The files written, index last.
@@ -242,8 +248,8 @@ def build_reports(
         if on_video:
             on_video(folder, done, len(todo))
         wrote_here = False
-        for name, step in (_CAMERA_STEPS if is_camera(folder) else _STEPS).items():
-            if step is annotate_video and not annotate:
+        for name, step in (_CAMERA_STEPS if is_camera(folder) else _video_steps(source)).items():
+            if name == ANNOTATED and not annotate:
                 continue
             if missing_only and not wrote_here and (folder / name).is_file():
                 continue

@@ -4,6 +4,7 @@ a real S3-compatible server (moto) on loopback, a real Ray cluster, the real com
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import io
 import json
@@ -146,49 +147,17 @@ def test_urls_and_credentials_are_masked():
     assert "X-Amz-Date" not in storage.display(signed_again[0])
 
 
-class _PasswordedFiles(http.server.BaseHTTPRequestHandler):
-    """Serves DEMO_CLIP's first bytes to user ``ann``, password ``s3cr:et``, only."""
+class _Files(http.server.BaseHTTPRequestHandler):
+    """DEMO_CLIP over http with byte ranges, as FFmpeg reads it; to user ``ann`` with
+    password ``s3cr:et`` only when ``server.login``; 503 while ``server.down``."""
 
     def do_GET(self) -> None:
-        login = base64.b64encode(b"ann:s3cr:et").decode()
-        if self.headers.get("Authorization") != f"Basic {login}":
+        login = "Basic " + base64.b64encode(b"ann:s3cr:et").decode()
+        if self.server.login and self.headers.get("Authorization") != login:
             self.send_response(401, "Unauthorized")
+            self.send_header("WWW-Authenticate", 'Basic realm="recordings"')
             self.end_headers()
             return
-        self.send_response(206)
-        self.send_header("Content-Range", f"bytes 0-0/{DEMO_CLIP.stat().st_size}")
-        self.end_headers()
-        self.wfile.write(DEMO_CLIP.read_bytes()[:1])
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-def test_credentials_in_an_http_url_are_sent_as_basic_authentication_never_shown():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PasswordedFiles)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    try:
-        found = storage.stat(f"http://ann:s3cr%3Aet@127.0.0.1:{port}/clip.mp4")
-        assert found.st_size == DEMO_CLIP.stat().st_size
-        said = []
-        for url in (
-            f"http://ann:wrong-pa55@127.0.0.1:{port}/clip.mp4",  # refused
-            "http://ann:wrong-pa55@127.0.0.1/clip.mp4",  # no port: nobody answers on 80
-        ):
-            with pytest.raises(InputError) as refused:
-                storage.stat(url)
-            said.append(str(refused.value))
-        assert "answered 401" in said[0] and "cannot reach the server" in said[1], said
-        assert not any("wrong-pa55" in line or "\n" in line for line in said), said
-    finally:
-        server.shutdown()
-
-
-class _FlakyFiles(http.server.BaseHTTPRequestHandler):
-    """DEMO_CLIP over http with byte ranges, as FFmpeg reads it; 503 while ``server.down``."""
-
-    def do_GET(self) -> None:
         if self.server.down:
             self.send_response(503, "Service Unavailable")
             self.end_headers()
@@ -207,24 +176,60 @@ class _FlakyFiles(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_server_out_of_reach_on_a_rerun_keeps_the_earlier_results(tmp_path):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyFiles)
-    server.down = False
+@contextlib.contextmanager
+def serving(login: bool = False):
+    """A loopback http server of :class:`_Files`; yields it (``down`` can be flipped)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Files)
+    server.login, server.down = login, False
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/talk.mp4"
-    out = tmp_path / "out"
     try:
+        yield server
+    finally:
+        server.shutdown()
+
+
+def test_a_server_out_of_reach_on_a_rerun_keeps_the_earlier_results(tmp_path):
+    out = tmp_path / "out"
+    with serving() as server:
+        url = f"http://127.0.0.1:{server.server_address[1]}/talk.mp4"
         first = cli("analyze", url, "--out", str(out), "--sample-fps", "2", "--workers", "1")
         assert first.returncode == 0, first.stderr
         tables = {p.name: p.read_bytes() for p in (out / "talk").glob("*.parquet")}
         server.down = True
         again = cli("analyze", url, "--out", str(out), "--sample-fps", "2", "--workers", "1")
-    finally:
-        server.shutdown()
     assert again.returncode == 1 and "Traceback" not in again.stderr
     assert "answered 503 Service Unavailable; the previous results are kept" in again.stderr
     assert json.loads((out / "talk" / "run.json").read_text())["status"] == "ok"
     assert {p.name: p.read_bytes() for p in (out / "talk").glob("*.parquet")} == tables != {}
+
+
+def test_credentials_in_an_http_url_are_used_and_never_shown_or_stored(tmp_path):
+    """user:password@ is sent as basic authentication (as FFmpeg does), so probing,
+    analysis, face pictures and annotated.mp4 all read the video; none says the password."""
+    out = tmp_path / "out"
+    with serving(login=True) as server:
+        port = server.server_address[1]
+        assert storage.stat(f"http://ann:s3cr%3Aet@127.0.0.1:{port}/talk.mp4").st_size == DEMO_CLIP.stat().st_size
+        said = []
+        for url in (
+            f"http://ann:wrong-pa55@127.0.0.1:{port}/talk.mp4",  # refused
+            "http://ann:wrong-pa55@127.0.0.1/talk.mp4",  # no port: nobody answers on 80
+        ):
+            with pytest.raises(InputError) as refused:
+                storage.stat(url)
+            said.append(str(refused.value))
+        done = cli("analyze", f"http://ann:s3cr%3Aet@127.0.0.1:{port}/talk.mp4", "--out", str(out),
+                   "--sample-fps", "2", "--workers", "1", "--annotate")
+    assert "answered 401" in said[0] and "cannot reach the server" in said[1], said
+    assert not any("wrong-pa55" in line or "\n" in line for line in said), said
+    assert done.returncode == 0, done.stderr
+    assert "s3cr" not in done.stdout + done.stderr
+    assert "warning" not in done.stderr.lower(), done.stderr  # pictures could reopen the input
+    folder = out / "talk"
+    assert (folder / "annotated.mp4").stat().st_size > 10_000
+    assert "data:image/png" in (folder / "report.html").read_text()  # face pictures
+    for path in folder.iterdir():
+        assert b"s3cr" not in path.read_bytes(), path.name
 
 
 def test_prefixes_are_listed_recursively_and_mixed_with_local_paths(s3, tmp_path):
