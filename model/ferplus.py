@@ -5,8 +5,9 @@ FER2013's own (which FER+ changes for about 37% of the images). We map them onto
 seven classes and keep both the vote distribution (soft training targets) and the
 plurality vote (the label that accuracy is measured against). Handled explicitly:
 ``contempt`` (not a FER2013 class), ``unknown`` and ``NF`` (not a face) votes are left out
-of the distribution; an image whose plurality is one of them, or that FER+ excluded or
-that has no FER+ row, is dropped.
+of the distribution; an image where one of them got more votes than every emotion (a tie
+keeps it), or that FER+ excluded or that has no FER+ row, is dropped. A tie between
+emotions goes to the one listed first in ``EMOTIONS``, in training and scoring alike.
 """
 
 from __future__ import annotations
