@@ -11,8 +11,17 @@ from pathlib import Path
 
 import pandas as pd
 from lightemo_video.model.errors import InputError
-from lightemo_video.pipeline import aggregate, schema
-from lightemo_video.pipeline.outputs import DETECTIONS, FACES, TIMELINE, write_text
+from lightemo_video.pipeline import aggregate, outputs, schema
+from lightemo_video.pipeline.outputs import (
+    DETECTIONS,
+    FACES,
+    RUN,
+    TIMELINE,
+    is_complete,
+    read_ok_run,
+    read_table,
+    write_text,
+)
 from lightemo_video.pipeline.sinks import write_table
 
 TIME_DECIMALS = 3  # milliseconds: finer than any frame interval
@@ -58,19 +67,21 @@ def choose_format(fmt: Format | None, output: Path | None) -> Format:
 
 def video_folders(path: Path) -> list[Path]:
     """The analysed video folders an export reads: ``path`` itself when it is one, else
-    its subfolders holding results (failed videos and cameras have none), by name.
+    its subfolders whose ``run.json`` says the analysis finished, by name (failed videos,
+    cameras and stray files are not videos).
 
     Raises:
-        InputError: ``path`` is neither.
+        InputError: ``path`` is neither, or a video folder whose analysis failed.
     """
-    if (path / DETECTIONS).is_file():
+    if (path / RUN).is_file():
+        read_ok_run(path)
         return [path]
-    folders = sorted(p.parent for p in path.glob(f"*/{DETECTIONS}")) if path.is_dir() else []
+    folders = [f for f in outputs.video_folders(path) if is_complete(f)] if path.is_dir() else []
     if not folders:
         raise InputError(
             path,
-            "not an analysed video folder (no detections.parquet) nor an output folder of "
-            "analysed videos; run analyze first",
+            "not an analysed video folder (no run.json) nor an output folder of analysed "
+            "videos; run analyze first",
         )
     return folders
 
@@ -84,8 +95,8 @@ def load_level(path: Path, level: Level) -> pd.DataFrame:
 
 def _load_video(video_dir: Path, level: Level) -> pd.DataFrame:
     if level is Level.segment:
-        return aggregate.segments(pd.read_parquet(video_dir / DETECTIONS))
-    return pd.read_parquet(video_dir / _FILES[level])
+        return aggregate.segments(read_table(video_dir, DETECTIONS))
+    return read_table(video_dir, _FILES[level])
 
 
 def rounded(table: pd.DataFrame) -> pd.DataFrame:
@@ -99,9 +110,11 @@ def rounded(table: pd.DataFrame) -> pd.DataFrame:
 
 def clock(seconds: float) -> str:
     """``MM:SS.s`` (or ``H:MM:SS.s``) for people reading a spreadsheet."""
-    minutes, secs = divmod(float(seconds), 60.0)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}:{minutes:02d}:{secs:04.1f}" if hours else f"{minutes:02d}:{secs:04.1f}"
+    tenths = round(float(seconds) * 10)  # rounded first: 59.96 s is 01:00.0, not 00:60.0
+    minutes, secs = divmod(tenths, 600)
+    hours, minutes = divmod(minutes, 60)
+    shown = f"{minutes:02d}:{secs // 10:02d}.{secs % 10}"
+    return f"{hours}:{shown}" if hours else shown
 
 
 def export(path: Path, fmt: Format | None, level: Level, output: Path | None) -> str | None:

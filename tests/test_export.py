@@ -140,3 +140,33 @@ def test_a_folder_without_analysed_videos_is_one_line(tmp_path):
     result = runner.invoke(app, ["export", str(tmp_path / "empty")])
     assert result.exit_code == 1
     assert "not an analysed video folder" in result.output and "Traceback" not in result.output
+
+
+def test_an_export_written_into_the_output_folder_is_not_taken_for_a_video(tmp_path):
+    out = tmp_path / "out"
+    write_analysed_video(out, "alpha", 30, seed=1)
+    write_analysed_video(out, "beta", 25, seed=2)
+    _export(out, "--level", "frame", "-o", out / "detections.parquet")  # a careless -o
+    _export(out, "--level", "frame", "-o", out / "combined" / "detections.parquet")
+    write_analysed_video(out, "gamma", 10, seed=3)  # analysed later
+    again = tmp_path / "again.parquet"
+    _export(out, "--level", "frame", "-o", again)
+    assert pd.read_parquet(again)["video_id"].value_counts().to_dict() == {"alpha": 60, "beta": 50, "gamma": 20}
+    _export(out, "--level", "face", "-o", tmp_path / "faces.csv")
+    assert len(pd.read_csv(tmp_path / "faces.csv")) == 6
+
+
+def test_a_video_folder_missing_a_table_is_one_line(tmp_path):
+    write_analysed_video(tmp_path, "alpha", 30, seed=1)
+    (tmp_path / "alpha" / "faces.parquet").unlink()
+    result = runner.invoke(app, ["export", str(tmp_path / "alpha"), "--level", "face"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "faces.parquet: missing or unreadable" in result.output
+
+
+def test_clock_rounds_before_it_carries():
+    from lightemo_video.pipeline.export import clock
+
+    assert [clock(t) for t in (0.04, 59.94, 59.96, 119.967, 3599.97, 3725.3)] == [
+        "00:00.0", "00:59.9", "01:00.0", "02:00.0", "1:00:00.0", "1:02:05.3"
+    ]
