@@ -443,7 +443,8 @@ def _print_summary(reports: list) -> None:
             r.status, f"[red]failed: {escape(str(r.reason))}[/]"
         )
         duration = f"{r.duration_s:.1f} s" if r.duration_s else "-"
-        table.add_row(r.video_id, duration, str(r.faces) if r.status == "ok" else "-", emotions or "-", status)
+        faces = str(r.faces) if r.status == "ok" else "-"
+        table.add_row(escape(r.video_id), duration, faces, emotions or "-", status)
     err.print(table)
 
 

@@ -92,7 +92,7 @@ def plot_timeline(video_dir: Path, detections: pd.DataFrame | None = None) -> Pa
     axes[-1].set_xlabel("time (s)")
     handles = [Patch(color=EMOTION_COLORS[e], label=e) for e in EMOTIONS]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(EMOTIONS), frameon=False)
-    fig.suptitle(title, fontsize=12)
+    fig.suptitle(title, fontsize=12, parse_math=False)  # a $ in a file name is no formula
     return save_png(fig, video_dir / TIMELINE_PNG)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import html
 import logging
+import urllib.parse
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from functools import partial
@@ -156,7 +157,7 @@ def write_index(out_dir: Path) -> Path:
     for folder, run in ok.items():
         name = escape_html(run.get("video_id", folder.name))
         has_report = (folder / REPORT).is_file()
-        link = f'<a href="{escape_html(folder.name)}/report.html">{name}</a>' if has_report else name
+        link = f'<a href="{_href(folder.name)}/report.html">{name}</a>' if has_report else name
         emotions = read_table(folder, "faces.parquet", columns=["emotion"])["emotion"]
         chips = " ".join(f"{emotion_chip(e)}&times;{n}" for e, n in emotions.value_counts().items())
         rows.append(
@@ -260,6 +261,8 @@ def build_reports(
                 log.warning("%s: no %s: %s", folder.name, name, exc)
             except OSError as exc:  # e.g. the disk filled up: the other videos may still fit
                 log.warning("%s: no %s: cannot write it (%s)", folder, name, os_reason(exc))
+            except Exception as exc:  # a plotting or encoding library's own failure
+                log.warning("%s: no %s: %s: %s", folder.name, name, type(exc).__name__, exc)
     if not single:
         written.append(write_index(path))
     return written
@@ -454,10 +457,15 @@ def _face_table(faces: pd.DataFrame, pictures: dict[int, bytes] | None = None) -
     return html_table(header, rows, ' id="faces"')
 
 
+def _href(name: str) -> str:
+    """A folder name as a relative link (``#``, ``?``, ``%`` and ``:`` are not syntax)."""
+    return escape_html(urllib.parse.quote(name))
+
+
 def _camera_row(folder: Path) -> str:
     status = read_json(folder / STATUS)
     name = escape_html(status.get("stream_id", folder.name))
-    link = f'<a href="{escape_html(folder.name)}/report.html">{name}</a>' if (folder / REPORT).is_file() else name
+    link = f'<a href="{_href(folder.name)}/report.html">{name}</a>' if (folder / REPORT).is_file() else name
     try:
         emotions = pd.read_parquet(folder / "faces.parquet", columns=["emotion"])["emotion"]
     except (OSError, ValueError):  # no part written yet

@@ -167,21 +167,26 @@ def test_a_folder_that_cannot_be_replaced_fails_alone(two_analysed):
 
 
 def test_file_names_become_folder_names_every_table_and_file_system_takes(tmp_path):
-    """A Latin-1 name from an old share, and names that would be hidden folders (one of
-    them the staging folder itself): each its own visible folder, the batch completes."""
+    """A Latin-1 name from an old share, names that would be hidden folders (one of them
+    the staging folder itself), and one full of characters that mean something to a
+    plot, a link or the console: each its own visible folder, plotted, linked and shown."""
     videos = tmp_path / "in"
     videos.mkdir()
-    for name in (b"caf\xe9.mp4", b"..mp4", b".staging.mp4"):
+    for name in (b"caf\xe9.mp4", b"..mp4", b".staging.mp4", b"budget $1M [draft] #3.mp4"):
         shutil.copy(DEMO_CLIP, os.fsdecode(bytes(videos).rstrip(b"/") + b"/" + name))
     out = tmp_path / "out"
     args = ["analyze", str(videos), "--out", str(out), "--sample-fps", "1", "--workers", "1"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["_", "_staging", "caf_", "report.html"]
-    for folder in ("_", "_staging", "caf_"):
+    odd = "budget $1M [draft] #3"
+    assert sorted(p.name for p in out.iterdir()) == ["_", "_staging", odd, "caf_", "report.html"]
+    for folder in ("_", "_staging", "caf_", odd):
         assert json.loads((out / folder / "run.json").read_text())["status"] == "ok"
+        assert (out / folder / "timeline.png").is_file() and (out / folder / "report.html").is_file()
+    assert 'href="budget%20%241M%20%5Bdraft%5D%20%233/report.html"' in (out / "report.html").read_text()
+    assert "[draft]" in result.output and "Traceback" not in result.output
     again = runner.invoke(app, args)
-    assert again.exit_code == 0 and again.output.count("skipped") == 3, again.output
+    assert again.exit_code == 0 and again.output.count("skipped") == 4, again.output
 
 
 def test_a_video_keeps_its_folder_when_a_namesake_joins_the_batch(tmp_path):
