@@ -328,10 +328,14 @@ class CameraMonitor:
                 with self._lock:
                     self._state = STOPPED
                 final = self._write_status(time.monotonic())
-                if self._unsent:
+                if self._unsent:  # rows nobody else has: the local copy stays
                     unsent = len(self._unsent)
-                    log.warning("%s: %d file(s) could not be uploaded", self.stream_id, unsent)
-                self.output.close()  # the local copy of an object storage output
+                    log.warning(
+                        "%s: %d file(s) could not be uploaded; they are kept in %s",
+                        self.stream_id, unsent, self.folder,
+                    )
+                else:
+                    self.output.close()  # the local copy of an object storage output
         log.info("%s: stopped after %d analysed frames", self.masked_url, self._analysed)
         return final
 

@@ -406,3 +406,37 @@ def test_monitor_uploads_each_part_as_it_rolls_and_resumes_from_the_bucket(s3):
     assert {"cam-554-x/status.json", "cam-554-x/faces.parquet", "cam-554-x/timeline.parquet"} <= set(names)
     status = json.loads(storage.read_object(f"{url}cam-554-x/status.json"))
     assert status["state"] == "stopped" and "pw" not in json.dumps(status)
+
+
+def test_parts_that_cannot_be_uploaded_at_the_end_are_kept_on_disk(s3, caplog):
+    """The bucket goes away just before the camera stops: the last part cannot be
+    uploaded, and its rows stay in the local copy, which the warning names."""
+    client = s3.client()
+    client.create_bucket(Bucket="vanishing")
+    cap = cv2.VideoCapture(str(DEMO_CLIP))
+    script = [(cap.read()[1], 0.2 * i, 1) for i in range(6)]
+    cap.release()
+    box = {}
+
+    def vanish_then_stop() -> None:
+        for name in storage.list_names("s3://vanishing/"):
+            client.delete_object(Bucket="vanishing", Key=name)
+        client.delete_bucket(Bucket="vanishing")
+        box["monitor"].stop()
+
+    def factory(camera, stream_config, first_index, origin):
+        return PacedSource(script, first_index, origin, vanish_then_stop)
+
+    box["monitor"] = CameraMonitor(
+        "rtsp://cam/y", "s3://vanishing/cameras/", monitor_config(roll_seconds=60, sample_fps=0),
+        source_factory=factory,
+    )
+    box["monitor"].run(duration_s=30)
+    kept = sorted(box["monitor"].folder.glob("part-*.parquet"))
+    try:
+        assert kept, "the unsent part was deleted with the local copy"
+        rows = pd.concat([pd.read_parquet(p) for p in kept])
+        assert rows["frame_index"].tolist() == list(range(6))
+        assert f"they are kept in {box['monitor'].folder}" in caplog.text
+    finally:
+        shutil.rmtree(box["monitor"].output.work, ignore_errors=True)
