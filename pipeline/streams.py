@@ -58,6 +58,8 @@ SECRET_PARAMS = frozenset(
         "secret",
         "signature",
         "sig",
+        "pw",
+        "authbasic",
         "awsaccesskeyid",
         "googleaccessid",
         "x-amz-credential",
@@ -75,8 +77,13 @@ RECONNECTING = "reconnecting"  # lost or never reached; retrying with backoff
 STOPPED = "stopped"
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)$", re.DOTALL)
+# ``key=value`` pairs whose key carries a secret: in the query (``?user=a&password=b``) or
+# in the path, as some DVRs put them (``/user=admin_password=b_channel=1_stream=0.sdp``);
+# a value runs to the next delimiter or the next ``_key=``.
 _SECRET_QUERY = re.compile(
-    r"([?&;](?:" + "|".join(sorted(SECRET_PARAMS)) + r")=)[^&;#]*", re.IGNORECASE
+    r"((?<=[?&;/_])(?:" + "|".join(sorted(SECRET_PARAMS)) + r")=)"
+    r"((?:[^&;#?/_]|_(?![A-Za-z][A-Za-z0-9]*=))*)",
+    re.IGNORECASE,
 )
 
 
@@ -85,7 +92,7 @@ def mask_url(url: str) -> str:
 
     The user-info part (``user:pass@``) becomes ``***@``, and the values of query
     parameters that commonly carry secrets (``password=``, ``token=``, ...) become
-    ``***``. A password containing ``@`` or ``/`` is masked up to the last ``@``, so a
+    ``***``, in the query or as ``key=value`` pieces of the path. A password containing ``@`` or ``/`` is masked up to the last ``@``, so a
     badly escaped URL is over-masked rather than leaked.
 
     Example:
@@ -127,6 +134,7 @@ def _secrets(url: str) -> set[str]:
         found |= {userinfo, user, password}
     query = url.partition("?")[2].partition("#")[0]
     found |= {v for k, v in parse_qsl(query) if k.lower() in SECRET_PARAMS}
+    found |= {m.group(2) for m in _SECRET_QUERY.finditer(url)}
     return {form for s in found if s for form in (s, unquote(s))}
 
 

@@ -36,6 +36,12 @@ from lightemo_video.pipeline.streams import (
         ),
         ("http://cam/video.mjpg?token=abc123", "http://cam/video.mjpg?token=***"),
         ("user:secretpw@10.0.0.7/live", "***@10.0.0.7/live"),
+        (  # a DVR's path-style login, a password with an underscore
+            "rtsp://h:554/user=admin_password=s3c_ret_channel=1_stream=0.sdp",
+            "rtsp://h:554/user=***_password=***_channel=1_stream=0.sdp",
+        ),
+        ("rtsp://h/cam/user=admin&password=hunter22", "rtsp://h/cam/user=***&password=***"),
+        ("http://h/video.cgi?authbasic=YWRtaW46cHc=&pw=s3cret", "http://h/video.cgi?authbasic=***&pw=***"),
         ("", ""),
     ],
 )
@@ -49,6 +55,8 @@ def test_redact_removes_every_form_of_the_credentials():
     cleaned = redact(text, url)
     assert "secret" not in cleaned
     assert "rtsp://***@127.0.0.1:8554/live" in cleaned
+    dvr = "rtsp://h:554/user=admin_password=s3c_ret_channel=1"
+    assert "s3c_ret" not in redact("401 for user admin with s3c_ret", dvr)
 
 
 @pytest.mark.parametrize(
@@ -62,6 +70,8 @@ def test_redact_removes_every_form_of_the_credentials():
         ("rtsp://cam/h264?channel=2&password=pw", "cam-554-h264-channel-2"),
         ("rtsp://[::1]:8554/live", "__1-8554-live"),
         ("rtsp://cam/a b/ü?x=<1>", "cam-554-a-b-x-1"),
+        ("rtsp://h:554/user=admin_password=s3cret_channel=1_stream=0.sdp",
+         "h-554-user-_password-_channel-1_stream-0.sdp"),
     ],
 )
 def test_stream_id(url, expected):
