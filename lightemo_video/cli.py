@@ -815,7 +815,8 @@ def monitor(
     """Watch live cameras and keep per-face emotion timelines under OUT/<stream_id>/.
 
     One Ray actor per camera; reconnects by itself; a Parquet part every --roll-seconds plus
-    status.json. Ctrl-C or SIGTERM writes the last part and exits.
+    status.json. Ctrl-C or SIGTERM writes the last part and exits (as a systemd service,
+    set KillMode=mixed: SIGTERM sent to every process would stop Ray's workers first).
     """
     from rich.live import Live
 
