@@ -331,6 +331,7 @@ class BlazeFaceDetector:
         self._regressors, self._scores = outputs[16], outputs[1]
         self._anchors = ssd_anchor_centres(self._model.size, self._model.grids)
         self._tensor = np.full((1, self._model.size, self._model.size, 3), -1.0, np.float32)
+        self._frame_size: tuple[int, int] | None = None  # the size the padding was made for
 
     def detect(self, frame: Frame) -> FaceDetections:
         """Faces in ``frame``; see ``Detector``."""
@@ -340,6 +341,9 @@ class BlazeFaceDetector:
         rw, rh = max(1, round(w * scale)), max(1, round(h * scale))
         pad_x, pad_y = (size - rw) // 2, (size - rh) // 2
         small = frame.shrunk(rw, rh)
+        if self._frame_size != (w, h):  # another shape: blank the bars its pixels may have left
+            self._tensor.fill(-1.0)
+            self._frame_size = (w, h)
         self._tensor[0, pad_y : pad_y + rh, pad_x : pad_x + rw] = small[:, :, ::-1] / 127.5 - 1.0
         self._interpreter.set_tensor(self._input, self._tensor)
         self._interpreter.invoke()

@@ -178,3 +178,22 @@ def test_weak_boxes_come_apart_and_leave_confident_boxes_unchanged() -> None:
 def test_score_threshold_is_the_detector_preset() -> None:
     names = ("haar", "blazeface", "blazeface-full")
     assert [score_threshold(name) for name in names] == [0.3, 0.8, 0.6]
+
+
+def test_a_detector_gives_the_same_faces_whatever_frames_it_saw_before() -> None:
+    """A Ray worker reuses its detector across videos: a wide bright frame must leave
+    nothing in the bars of the next, tall one."""
+    from tests.conftest import DEMO_CLIP
+
+    capture = cv2.VideoCapture(str(DEMO_CLIP))
+    ok, image = capture.read()
+    capture.release()
+    assert ok
+    tall = Frame(0, 0.0, np.ascontiguousarray(cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)))
+    fresh = make_detector().detect(tall)
+    reused = make_detector()
+    reused.detect(Frame(0, 0.0, np.full((1080, 1920, 3), 255, np.uint8)))
+    again = reused.detect(tall)
+    assert len(fresh) >= 1
+    np.testing.assert_array_equal(again.xyxy, fresh.xyxy)
+    np.testing.assert_array_equal(again.score, fresh.score)
