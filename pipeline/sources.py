@@ -233,13 +233,18 @@ class VideoFileSource:
             self.error = f"decoding stopped with an error after {self.end_s:.3f} s ({exc.strerror or exc})"
 
     def _frame(self, index: int, timestamp_s: float, frame: av.VideoFrame) -> Frame:
-        """The decoded picture, upright; 4:2:0 pictures stay I420 (converted on demand)."""
+        """The decoded picture, upright; limited-range 4:2:0 pictures stay I420 (converted on
+        demand); full-range ones (VP9, some phones) are converted by FFmpeg, which knows."""
         turn = _UPRIGHT.get(self.info.rotation)
-        if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+        limited = frame.color_range != _FULL_RANGE
+        if frame.format.name == "yuv420p" and limited and frame.width % 2 == 0 and frame.height % 2 == 0:
             i420 = frame.to_ndarray()
             return Frame(index, timestamp_s, i420 if turn is None else rotate(i420, turn), layout="i420")
         image = frame.to_ndarray(format="bgr24", interpolation="FAST_BILINEAR")
         return Frame(index, timestamp_s, image if turn is None else cv2.rotate(image, turn))
+
+
+_FULL_RANGE = 2  # FFmpeg's AVCOL_RANGE_JPEG: luma 0-255, not 16-235
 
 
 @contextmanager

@@ -88,3 +88,20 @@ def test_small_gray_is_the_block_mean_in_either_layout(i420):
     bgr = Frame(0, 0.0, pixels.to_bgr(i420)).shrunk_gray(32, 18)
     assert planar.shape == bgr.shape == (18, 32)
     assert np.abs(planar.astype(int) - bgr).max() <= 2
+
+
+@pytest.mark.parametrize("colour_range", ["tv", "pc"])
+def test_a_gray_wall_reads_the_same_gray_in_limited_and_full_range_video(tmp_path, colour_range):
+    """VP9 keeps full range in yuv420p: its luma must not be stretched as 16-235 is."""
+    from fractions import Fraction
+
+    from lightemo_video.pipeline.sources import Segment, VideoFileSource, probe_video
+    from tests.media import ffmpeg
+
+    clip = tmp_path / f"gray-{colour_range}.webm"
+    scale = "full" if colour_range == "pc" else "tv"
+    ffmpeg("-y", "-f", "lavfi", "-i", "color=c=0x606060:s=64x64:d=0.4:r=5", "-vf",
+           f"scale=out_range={scale},format=yuv420p", "-color_range", colour_range,
+           "-c:v", "libvpx-vp9", "-lossless", "1", str(clip))
+    [frame, *_] = VideoFileSource(probe_video(clip), 0, Segment(0, Fraction(0), None))
+    assert abs(float(frame.gray_region(0, 0, 64, 64).mean()) - 0x60) < 3
