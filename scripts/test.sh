@@ -4,6 +4,7 @@
 # screenshot test); skipped when apt-get is not available or we are not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-$(command -v python || command -v python3)}"  # Debian has only python3
 
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
@@ -12,5 +13,5 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
     gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium >/dev/null
 fi
-python -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[test,train]"
-python -m pytest -q "$@"
+"$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[test,train]"
+"$PYTHON" -m pytest -q "$@"
