@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 from lightemo_video.model.preprocess import crop_boxes, preprocess_faces
 from lightemo_video.model.runtime import load_model
@@ -40,10 +41,27 @@ class EmotionClassifier:
     ) -> list[FaceDetections]:
         """Return ``faces`` (one record per frame, same order) with ``probs`` set."""
         crops = [
-            frame.gray_region(*bounds)
+            squared(frame.gray_region(*bounds), bounds, frame.width, frame.height)
             for frame, found in zip(frames, faces, strict=True)
             for bounds in crop_boxes(frame.height, frame.width, found.xyxy, self.margin)
         ]
         probs = self.model.predict(preprocess_faces(crops)) if crops else np.zeros((0, 7), np.float32)
         bounds = np.cumsum([0, *(len(f) for f in faces)])
         return [f.with_probs(probs[a:b]) for f, a, b in zip(faces, bounds[:-1], bounds[1:], strict=True)]
+
+
+def squared(crop: np.ndarray, bounds: tuple[int, int, int, int], width: int, height: int) -> np.ndarray:
+    """A face cut short by the frame's edge, made square again by repeating the edge
+    (the detectors' boxes are square), so the 48x48 face is not squeezed sideways."""
+    x1, y1, x2, y2 = bounds
+    w, h = x2 - x1, y2 - y1
+    if w == h:
+        return crop
+    short = abs(w - h)
+    if w < h and (x1 == 0 or x2 == width):  # cut at the left or right edge
+        left = short if x1 == 0 and x2 != width else (short // 2 if x1 == 0 else 0)
+        return cv2.copyMakeBorder(crop, 0, 0, left, short - left, cv2.BORDER_REPLICATE)
+    if h < w and (y1 == 0 or y2 == height):  # cut at the top or bottom edge
+        top = short if y1 == 0 and y2 != height else (short // 2 if y1 == 0 else 0)
+        return cv2.copyMakeBorder(crop, top, short - top, 0, 0, cv2.BORDER_REPLICATE)
+    return crop
