@@ -42,6 +42,10 @@ from lightemo_video.pipeline.track import (
     TrackerConfig,
 )
 
+ROWS_VERSION = 2
+"""Raised whenever a change alters the rows ``analyze`` writes for the same input and
+parameters (tracking, cropping, decoding, smoothing), so that a rerun redoes older results."""
+
 
 @dataclass(frozen=True)
 class AnalyzeConfig:
@@ -81,12 +85,14 @@ class AnalyzeConfig:
         return asdict(self)
 
     def fingerprint(self) -> str:
-        """Hash of the parameters that change results, and of the model file's bytes.
+        """Hash of the parameters that change results, of the model file's bytes and of
+        ``ROWS_VERSION`` (so results made by an older analysis are redone, not skipped).
 
         ``batch_frames`` and ``segment_frames`` only change how work is cut up (segments
         are stitched into the same ids), so they are left out.
         """
         results = {k: v for k, v in self.to_dict().items() if k not in ("batch_frames", "segment_frames")}
+        results["rows_version"] = ROWS_VERSION
         digest = hashlib.sha256(json.dumps(results, sort_keys=True).encode())
         if self.tta is not None and self.tta not in TEST_TIME_AUGMENTATIONS:
             raise ModelError("--tta", f"unknown test-time augmentation '{self.tta}'; choose {' or '.join(TEST_TIME_AUGMENTATIONS)}")

@@ -237,3 +237,12 @@ def test_two_look_alikes_on_screen_together_never_share_an_id(stages, tmp_path):
     assert rows["face_id"].nunique() == 2
     assert not rows.duplicated(["frame_index", "face_id"]).any()
     assert rows.groupby("frame_index").size().max() == 2
+
+
+def test_results_of_an_older_analysis_are_not_taken_for_current_ones(monkeypatch):
+    """The fingerprint that lets a rerun skip a video covers the analysis itself."""
+    from lightemo_video.pipeline import analyze
+
+    now = AnalyzeConfig().fingerprint()
+    monkeypatch.setattr(analyze, "ROWS_VERSION", analyze.ROWS_VERSION - 1)
+    assert AnalyzeConfig().fingerprint() != now
