@@ -77,3 +77,20 @@ def test_the_code_shipped_to_a_cluster_is_cleaned_up_when_the_command_ends():
     if not Path(shipped).parent.name.startswith("lightemo-ship-"):
         pytest.skip("installed layout: the package ships as it is, nothing is copied")
     assert not Path(shipped).exists()
+
+
+def test_the_embedded_ray_leaves_no_session_folder_behind(tmp_path):
+    import glob
+    import sys
+
+    def leftovers() -> set[str]:
+        return set(glob.glob("/tmp/ray/session_2*")) | set(glob.glob("/tmp/lightemo-ray-*"))
+
+    before = leftovers()
+    done = subprocess.run(
+        [sys.executable, "-m", "lightemo_video.cli", "analyze", str(DEMO_CLIP), "--out",
+         str(tmp_path / "out"), "--sample-fps", "1", "--workers", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert leftovers() - before == set()
