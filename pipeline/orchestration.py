@@ -397,15 +397,17 @@ def init_ray(workers: int | None, ray_address: str | None) -> None:
             logging.ERROR
         )
         cpus = workers or os.cpu_count() or 1
-        ray.init(address="local", num_cpus=cpus, _temp_dir=_session_folder(), **quiet)
+        temp = None if os.environ.get("RAY_TMPDIR") else _session_folder()  # the user's choice
+        ray.init(address="local", num_cpus=cpus, _temp_dir=temp, **quiet)
     if callable(previous_sigterm) and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, previous_sigterm)  # ray.init's exits: keep the caller's
 
 
 def _session_folder() -> str:
     """A folder for the embedded Ray's logs and sockets, removed when this process exits
-    (Ray leaves its session folders behind: about a megabyte per run, for ever). Short,
-    under /tmp: Ray's socket paths must stay under 108 characters."""
+    (Ray leaves its session folders behind: about a megabyte per run, for ever), unless
+    ``RAY_TMPDIR`` names where they go. Short, under /tmp: Ray's socket paths must stay
+    under 108 characters."""
     import atexit
     import shutil
     import tempfile
