@@ -408,13 +408,18 @@ def _session_folder() -> str:
     (Ray leaves its session folders behind: about a megabyte per run, for ever), unless
     ``RAY_TMPDIR`` names where they go. Short, under /tmp: Ray's socket paths must stay
     under 108 characters."""
+    return str(_folder_until_exit("lightemo-ray-"))
+
+
+def _folder_until_exit(prefix: str) -> Path:
+    """A new folder under /tmp, removed with everything in it when this process exits."""
     import atexit
     import shutil
     import tempfile
 
-    folder = tempfile.mkdtemp(prefix="lightemo-ray-", dir="/tmp")
+    folder = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return folder
+    return Path(folder)
 
 
 def shippable_package() -> Path:
@@ -425,17 +430,14 @@ def shippable_package() -> Path:
     int8 models and cards) into a temporary folder of the installed layout, removed when
     this process exits (Ray has uploaded it by then).
     """
-    import atexit
     import shutil
-    import tempfile
 
     import lightemo_video
 
     root = Path(lightemo_video.__file__).resolve().parent
     if (root / "pipeline").is_dir():
         return root
-    target = Path(tempfile.mkdtemp(prefix="lightemo-ship-")) / "lightemo_video"
-    atexit.register(shutil.rmtree, target.parent, ignore_errors=True)
+    target = _folder_until_exit("lightemo-ship-") / "lightemo_video"
     skip = shutil.ignore_patterns("__pycache__", "*.keras", "*.html", "*.pyc")
     shutil.copytree(root, target, ignore=skip)
     for part in ("pipeline", "model", "jobs"):
@@ -520,8 +522,9 @@ def _failed(
     """Report a failed video and record it in ``OUT/<video_id>``.
 
     With ``keep`` (the input may be fine: it was out of reach, or writing or a worker
-    failed) a previous complete result stays as it was. Otherwise the folder is replaced by one holding only a failed
-    ``run.json``, so no stale tables remain where readers look and the index lists it.
+    failed) a previous complete result stays as it was. Otherwise the folder is replaced
+    by one holding only a failed ``run.json``, so no stale tables remain where readers
+    look and the index lists it.
     """
     path = storage.display(path)
     if keep and out.is_complete(video_id):
