@@ -13,9 +13,9 @@ into Parquet parts::
                     status.json                                 every few seconds
 
 Every file is written atomically; with an ``s3://`` or ``gs://`` output, each file is
-written locally and uploaded as one object as soon as it is written (each part when it
-rolls), and a restarted camera first fetches its parts to resume from. A stop (Ctrl-C,
-SIGTERM, ``--duration``) writes the
+written locally and uploaded as one object by :class:`pipeline.uploads.BackgroundUploads`
+(each part when it rolls; the loop never waits for storage), and a restarted camera first
+fetches its parts to resume from. A stop (Ctrl-C, SIGTERM, ``--duration``) writes the
 rows analysed so far as a last part, so no analysed row is lost or written twice. A
 later run into the same folder continues the stream's ``frame_index``, face ids, part
 numbers and ``timestamp_s`` clock, so rows stay unique per (frame_index, face_id).
@@ -68,7 +68,13 @@ from lightemo_video.pipeline.streams import (
     redact,
     stream_id,
 )
-from lightemo_video.pipeline.track import ConfirmedFaces, FaceTracker, FollowedBoxes, SceneCutDetector
+from lightemo_video.pipeline.track import (
+    ConfirmedFaces,
+    FaceTracker,
+    FollowedBoxes,
+    SceneCutDetector,
+)
+from lightemo_video.pipeline.uploads import BackgroundUploads
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +183,7 @@ class CameraMonitor:
         self.stream_id = name or stream_id(url)
         self.output = open_output(out_dir)
         self.folder = self.output.work / self.stream_id
-        self._unsent: list[Path] = []  # written here, not yet uploaded
+        self._uploads: BackgroundUploads | None = None
         self.stages = stages or Stages(replace(self.config.analyze, batch_frames=1))
         self._source_factory = source_factory
         self._source: LiveSource | None = None
@@ -206,6 +212,8 @@ class CameraMonitor:
     def status(self) -> dict:
         """What ``status.json`` holds right now (JSON-ready; the URL is masked)."""
         source = self._source.stats() if self._source is not None else None
+        uploads = self._uploads
+        waiting, upload_error = (uploads.waiting, uploads.error) if uploads else (0, None)
         with self._lock:
             received = (source.frames_received - self._first_index) if source else 0
             state = self._state if self._state == STOPPED or source is None else source.state
@@ -234,6 +242,8 @@ class CameraMonitor:
                 "lag_s": _round(self._lag_s, 3),
                 "max_lag_s": _round(self._max_lag_s, 3),
                 "analysis_lag_s": _round(self._analysis_lag_s, 3),
+                "uploads_waiting": waiting,  # object storage: written here, not there yet
+                "upload_error": upload_error,
                 "sample_fps": self.config.sample_fps,
                 "roll_seconds": self.config.roll_seconds,
             }
@@ -275,6 +285,7 @@ class CameraMonitor:
         next_due = began
         next_roll = began + cfg.roll_seconds
         next_status = began
+        self._uploads = BackgroundUploads(self.output, self.stream_id)
         self._source = self._source_factory(self._url, cfg.stream, resume.next_frame, origin)
         self._source.start()
         log.info("%s: monitoring into %s", self.masked_url, self.folder)
@@ -327,9 +338,10 @@ class CameraMonitor:
             finally:
                 with self._lock:
                     self._state = STOPPED
+                self._uploads.flush()  # the rows first: status.json then says what is left
                 final = self._write_status(time.monotonic())
-                if self._unsent:  # rows nobody else has: the local copy stays
-                    unsent = len(self._unsent)
+                unsent = len(self._uploads.close())
+                if unsent:  # rows nobody else has: the local copy stays
                     log.warning(
                         "%s: %d file(s) could not be uploaded; they are kept in %s",
                         self.stream_id, unsent, self.folder,
@@ -424,14 +436,9 @@ class CameraMonitor:
         return status
 
     def _publish(self, *files: Path) -> None:
-        """Upload files just written to object storage outputs (nothing to do for a local
-        folder); a failed upload is logged and retried with the next file."""
-        self._unsent += [f for f in files if f not in self._unsent]
-        try:
-            self.output.push(self._unsent)
-            self._unsent = []
-        except LightEmoError as exc:
-            log.warning("%s: upload failed, retried with the next part: %s", self.stream_id, exc)
+        """Hand files just written to the uploads (object storage outputs; nothing to do
+        for a local folder)."""
+        self._uploads.publish(*files)
 
 
 def detection_rows_live(

@@ -7,10 +7,12 @@ with (no user exists), as S3 refuses requests that carry no credentials.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -90,3 +92,54 @@ def start_s3_server(
         bucket, key = name.split("/", 1)
         client.put_object(Bucket=bucket, Key=key, Body=data)
     return process, server
+
+
+class HoldingProxy:
+    """A TCP relay to a server that can *hold* requests: while held, what clients send
+    waits in the relay (connections stay open, nothing is refused), as when a bucket stops
+    answering; :meth:`release` lets it all through."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.passing = threading.Event()
+        self.passing.set()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def hold(self) -> None:
+        self.passing.clear()
+
+    def release(self) -> None:
+        self.passing.set()
+
+    @property
+    def holding(self) -> bool:
+        return not self.passing.is_set()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, gated: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if gated:
+                    self.passing.wait()
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, target):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.release()
+        self.listener.close()

@@ -28,7 +28,7 @@ from lightemo_video.pipeline.monitor import CameraMonitor
 from lightemo_video.pipeline.sources import find_inputs, probe_video
 
 from tests.conftest import DEMO_CLIP, ROOT, missing_system_component
-from tests.object_store import free_port, start_s3_server
+from tests.object_store import HoldingProxy, free_port, start_s3_server
 from tests.test_monitor import ScriptedSource
 from tests.test_monitor import config as monitor_config
 
@@ -406,6 +406,53 @@ def test_monitor_uploads_each_part_as_it_rolls_and_resumes_from_the_bucket(s3):
     assert {"cam-554-x/status.json", "cam-554-x/faces.parquet", "cam-554-x/timeline.parquet"} <= set(names)
     status = json.loads(storage.read_object(f"{url}cam-554-x/status.json"))
     assert status["state"] == "stopped" and "pw" not in json.dumps(status)
+
+
+def test_a_bucket_that_stops_answering_does_not_hold_up_the_camera(s3, monkeypatch):
+    """While every request to the bucket hangs, the camera is still analysed at its pace
+    and parts keep rolling; the files wait and reach the bucket once it answers again."""
+    proxy = HoldingProxy(int(s3.endpoint.rsplit(":", 1)[1]))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+    valve = threading.Timer(40, proxy.release)  # so that a camera that waits ends, and fails
+    cap = cv2.VideoCapture(str(DEMO_CLIP))
+    script = [(cap.read()[1], 0.2 * i, 1) for i in range(8)]
+    cap.release()
+    url = f"s3://{BUCKET}/held/"
+    box = {}
+
+    class HeldAfterStart(PacedSource):
+        def newest(self, after: int, timeout: float):
+            if self.given == 0 and not valve.is_alive():
+                proxy.hold()
+                valve.start()
+            return super().newest(after, timeout)
+
+    def at_the_end() -> None:
+        box["held"] = proxy.holding
+        box["status"] = box["monitor"].status()
+        proxy.release()
+        box["monitor"].stop()
+
+    def factory(camera, stream_config, first_index, origin):
+        return HeldAfterStart(script, first_index, origin, at_the_end)
+
+    box["monitor"] = CameraMonitor(
+        "rtsp://cam/held", url, monitor_config(roll_seconds=0.6, sample_fps=0),
+        source_factory=factory,
+    )
+    try:
+        final = box["monitor"].run(duration_s=120)
+    finally:
+        valve.cancel()
+        proxy.close()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
+    assert box["held"], "the camera waited for the bucket"
+    assert box["status"]["frames_analysed"] == len(script)
+    assert box["status"]["parts"] >= 2 and box["status"]["uploads_waiting"] >= 1
+    assert final["uploads_waiting"] == 0 and final["upload_error"] is None
+    parts = [n for n in storage.list_names(url) if "/part-" in n]
+    rows = pd.concat([read_s3_table(f"{url}{p}") for p in parts], ignore_index=True)
+    assert sorted(rows["frame_index"]) == list(range(len(script)))
 
 
 def test_parts_that_cannot_be_uploaded_at_the_end_are_kept_on_disk(s3, caplog):
