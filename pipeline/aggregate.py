@@ -81,6 +81,21 @@ def timeline(detections: pd.DataFrame) -> pd.DataFrame:
     return out[schema.TIMELINE.names]
 
 
+def timeline_since(
+    previous: pd.DataFrame | None, detections: pd.DataFrame, since_s: float
+) -> pd.DataFrame:
+    """``timeline(detections)``, given ``previous``: the timeline of the same rows but those
+    at ``since_s`` or later. Only the seconds from ``since_s`` on are recomputed, so a
+    live camera's summary costs what its newest part holds, not its whole history."""
+    if previous is None:
+        return timeline(detections)
+    second = np.floor(since_s)
+    fresh = timeline(detections[detections["timestamp_s"] >= second])
+    kept = previous[previous["second"] < second]
+    out = pd.concat([kept, fresh], ignore_index=True) if len(kept) else fresh
+    return out.sort_values(["video_id", "face_id", "second"], kind="stable", ignore_index=True)
+
+
 def faces(detections: pd.DataFrame) -> pd.DataFrame:
     """One row per face track: when it was seen, its dominant emotion (:func:`dominant`),
     the share of its analysed frames per (smoothed) emotion, and where its picture is
@@ -144,35 +159,43 @@ def dominant(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def segments(detections: pd.DataFrame, gap_s: float = 1.0) -> pd.DataFrame:
-    """Runs of one (smoothed) emotion per face.
+    """Runs of one (smoothed) emotion per face, in face then time order.
+
+    A run ends one frame step (the face's median) after its last analysed frame.
+    Computed with array operations: a camera's day holds about a million rows.
 
     Args:
         detections: rows in the ``schema.DETECTIONS`` layout.
         gap_s: a face unseen for longer than this starts a new segment.
     """
-    parts = []
     rows = smoothed_view(detections)
-    for (video_id, face_id), face in rows.sort_values("timestamp_s").groupby(["video_id", "face_id"], sort=True):
-        t = face["timestamp_s"].to_numpy()
-        probs = face[PROBS].to_numpy(np.float64)
-        labels = probs.argmax(axis=1)
-        confidence = face["confidence"].to_numpy(np.float64)
-        step = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
-        breaks = np.flatnonzero((np.diff(labels) != 0) | (np.diff(t) > gap_s)) + 1
-        for run in np.split(np.arange(len(t)), breaks):
-            start, end = t[run[0]], t[run[-1]] + step
-            parts.append(
-                {
-                    "video_id": video_id,
-                    "face_id": int(face_id),
-                    "emotion": EMOTIONS[labels[run[0]]],
-                    "start_s": float(start),
-                    "end_s": float(end),
-                    "duration_s": float(end - start),
-                    "frames": len(run),
-                    "mean_confidence": float(confidence[run].mean()),
-                }
-            )
-    if not parts:
+    if rows.empty:
         return schema.SEGMENTS.empty_table().to_pandas()
-    return pa.Table.from_pylist(parts, schema=schema.SEGMENTS).to_pandas()
+    face = rows.groupby(["video_id", "face_id"], sort=True).ngroup().to_numpy()
+    order = np.lexsort((rows["timestamp_s"].to_numpy(), face))  # by face, then time
+    face = face[order]
+    t = rows["timestamp_s"].to_numpy(np.float64)[order]
+    labels = np.ascontiguousarray(rows[PROBS].to_numpy(np.float32)).argmax(axis=1)[order]
+    confidence = rows["confidence"].to_numpy(np.float64)[order]
+    starts = np.flatnonzero(
+        np.r_[True, (face[1:] != face[:-1]) | (labels[1:] != labels[:-1]) | (np.diff(t) > gap_s)]
+    )
+    last = np.r_[starts[1:], len(t)] - 1
+    frames = last - starts + 1
+    step = np.zeros(face.max() + 1)
+    for f, times in enumerate(np.split(t, np.flatnonzero(face[1:] != face[:-1]) + 1)):
+        step[f] = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    end = t[last] + step[face[starts]]
+    out = pd.DataFrame(
+        {
+            "video_id": rows["video_id"].to_numpy()[order[starts]],
+            "face_id": rows["face_id"].to_numpy(np.int64)[order[starts]],
+            "emotion": np.asarray(EMOTIONS, dtype=object)[labels[starts]],
+            "start_s": t[starts],
+            "end_s": end,
+            "duration_s": end - t[starts],
+            "frames": frames,
+            "mean_confidence": np.add.reduceat(confidence, starts) / frames,
+        }
+    )
+    return pa.Table.from_pandas(out, schema=schema.SEGMENTS, preserve_index=False).to_pandas()

@@ -78,6 +78,9 @@ from lightemo_video.pipeline.uploads import BackgroundUploads
 
 log = logging.getLogger(__name__)
 
+SUMMARY_SHARE = 0.1
+"""Most of a camera's loop time spent refreshing its summaries, plot and report."""
+
 # What the summaries, timeline.png and report.html need of each row (boxes rank the faces);
 # kept in memory for the whole run.
 _SUMMARY_COLUMNS = [  # summaries read the smoothed values under these names
@@ -96,9 +99,10 @@ class MonitorConfig:
             analysis keeps up). Higher catches brief expressions; each analysed frame
             costs CPU, and frames that arrive while one is analysed are skipped.
         stream: connection timeouts and reconnect backoff.
-        roll_seconds: a new Parquet part (and fresh timeline/faces files) this often.
-            Shorter puts rows on disk sooner (lower lag) but makes more files and
-            recomputes the summaries more often.
+        roll_seconds: a new Parquet part (and fresh timeline/faces files, plot and
+            report, while refreshing them costs at most :data:`SUMMARY_SHARE` of the
+            loop) this often. Shorter puts rows on disk sooner (lower lag) but makes
+            more files.
         status_every_s: how often ``status.json`` is rewritten.
         keep_ids_after_drop_s: after a reconnect that lost at most this many seconds
             of video, tracks carry on (the outage does not age them), so a face keeps
@@ -267,6 +271,9 @@ class CameraMonitor:
         origin = began - (now_wall - self._started_at).total_seconds()
         self._first_index = resume.next_frame
         self._summary = resume.summary
+        self._timeline: pd.DataFrame | None = None  # of the summary rows before _since
+        self._since = -np.inf if resume.summary is not None else np.inf  # rows not summarised
+        self._summaries_due = began
         self._seq = resume.next_seq
         deadline = began + duration_s if duration_s else float("inf")
         interval = 1.0 / cfg.sample_fps if cfg.sample_fps > 0 else 0.0
@@ -334,7 +341,7 @@ class CameraMonitor:
                 self._dropped += max(0, self._source.stats().frames_received - 1 - last_index)
             try:
                 self._settle(tracking.flush())
-                self._flush()
+                self._flush(final=True)
             finally:
                 with self._lock:
                     self._state = STOPPED
@@ -385,14 +392,21 @@ class CameraMonitor:
             self._faces_now = now_faces
             self._analysis_lag_s = lag
 
-    def _flush(self) -> None:
-        """Write the rows analysed since the last part as a new part, then summaries."""
+    def _flush(self, final: bool = False) -> None:
+        """Write the rows analysed since the last part as a new part, then the summaries
+        (when due, see :meth:`_write_summaries`; always when ``final``)."""
         with self._lock:
             records, captured, smoothed = self._part, self._captured, self._part_smoothed
             self._part, self._captured, self._part_smoothed = [], {}, []
-        if not records:
-            return
-        table = detection_rows_live(self.stream_id, records, captured, np.concatenate(smoothed))
+        if records:
+            self._write_part(records, captured, np.concatenate(smoothed))
+        if self._since < np.inf and (final or time.monotonic() >= self._summaries_due):
+            self._write_summaries()
+
+    def _write_part(
+        self, records: list[FaceDetections], captured: dict[int, datetime], smoothed: np.ndarray
+    ) -> None:
+        table = detection_rows_live(self.stream_id, records, captured, smoothed)
         first = min(captured.values())
         name = f"{PART_PREFIX}{first:%Y%m%dT%H%M%SZ}-{self._seq:06d}.parquet"
         write_table(self.folder / name, table, schema.LIVE_DETECTIONS)
@@ -405,23 +419,31 @@ class CameraMonitor:
             self._last_part = name
             self._lag_s = (written - max(captured.values())).total_seconds()
             self._max_lag_s = (written - first).total_seconds()
-        self._write_summaries(table)
-
-    def _write_summaries(self, part: pa.Table) -> None:
-        new = aggregate.smoothed_view(part.to_pandas())[_SUMMARY_COLUMNS]
+        new = aggregate.smoothed_view(table.to_pandas())[_SUMMARY_COLUMNS]
         self._summary = (
             new if self._summary is None else pd.concat([self._summary, new], ignore_index=True)
         )
-        write_table(
-            self.folder / TIMELINE, aggregate.timeline(self._summary), schema.TIMELINE
-        )
-        write_table(self.folder / FACES, aggregate.faces(self._summary), schema.FACES)
+        self._since = min(self._since, float(new["timestamp_s"].min()))
+
+    def _write_summaries(self) -> None:
+        """Refresh timeline/faces, ``timeline.png`` and ``report.html`` from every row so
+        far. Their cost grows with the history (about 3 s per day of two faces on two
+        cores), so they are refreshed with each part only while that takes at most
+        :data:`SUMMARY_SHARE` of the loop's time, and less often after."""
+        began = time.monotonic()
+        self._timeline = aggregate.timeline_since(self._timeline, self._summary, self._since)
+        self._since = np.inf
+        faces = aggregate.faces(self._summary)
+        write_table(self.folder / TIMELINE, self._timeline, schema.TIMELINE)
+        write_table(self.folder / FACES, faces, schema.FACES)
         self._publish(self.folder / TIMELINE, self.folder / FACES)
         try:
             plot = plot_timeline(self.folder, self._summary)  # the pictures follow the parts
-            self._publish(plot, write_camera_report(self.folder, self._summary))
+            self._publish(plot, write_camera_report(self.folder, self._summary, faces))
         except (LightEmoError, OSError, ValueError) as exc:
             log.warning("timeline.png/report.html not updated: %s", exc)
+        done = time.monotonic()
+        self._summaries_due = done + (done - began) / SUMMARY_SHARE
 
     def _write_status(self, now: float) -> dict:
         received = self._source.stats().frames_received if self._source else 0

@@ -34,6 +34,11 @@ MAX_PANELS = 12
 GAP_S = 1.0
 """A face unseen for longer than this leaves a gap in its plot and starts a new segment."""
 
+PLOT_POINTS = 2400
+"""Most time points drawn per face (twice the plot's width in pixels): a longer series,
+such as a camera's day, is averaged over equal spans of time first, which looks the same
+and draws in a fraction of the time."""
+
 
 def plot_timeline(video_dir: Path, detections: pd.DataFrame | None = None) -> Path:
     """Write ``timeline.png``: one panel per face with its emotion probabilities over time
@@ -66,15 +71,12 @@ def plot_timeline(video_dir: Path, detections: pd.DataFrame | None = None) -> Pa
 
     fig = figure(12, 0.9 + 1.45 * len(shown), layout="constrained")
     axes = np.atleast_1d(fig.subplots(len(shown), 1, sharex=True))
-    segments = aggregate.segments(detections, GAP_S)
     for ax, face_id in zip(axes, shown, strict=True):
         face = detections[detections["face_id"] == face_id].sort_values("timestamp_s")
         seen = face["timestamp_s"].to_numpy()
         x, y = _smoothed_series(seen, aggregate.smoothed_view(face)[list(EMOTIONS)].to_numpy(np.float64))
         ax.stackplot(x, y.T, colors=[EMOTION_COLORS[e] for e in EMOTIONS], linewidth=0)
-        runs = segments[segments["face_id"] == face_id]
-        for emotion, part in runs.groupby("emotion"):
-            spans = list(zip(part["start_s"], part["duration_s"], strict=True))
+        for emotion, spans in _band(x, y).items():
             ax.broken_barh(spans, (1.04, 0.12), facecolors=EMOTION_COLORS[emotion])
         ax.set_ylim(0, 1.18)
         ax.set_yticks([0, 0.5, 1])
@@ -107,24 +109,54 @@ def _faces_by_importance(detections: pd.DataFrame) -> list[int]:
 
 
 def _smoothed_series(t: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One face's smoothed probabilities (those ``aggregate.segments`` reads, so areas
-    and band agree), each run held for one frame step after its last analysed frame,
-    with a NaN row (a gap in the plot) wherever the face went unseen.
+    """One face's smoothed probabilities (those ``aggregate.segments`` reads), each run
+    held for one frame step after its last analysed frame, with a NaN row (a gap in the
+    plot) wherever the face went unseen; averaged over equal spans of time when there are
+    more than :data:`PLOT_POINTS` frames.
 
     Args:
         t: (n,) float timestamps in seconds, ascending.
         probs: (n, 7) float probabilities per analysed frame.
 
     Returns:
-        x (m,) float seconds and y (m, 7) float, m <= 3n.
+        x (m,) float seconds and y (m, 7) float, m <= 3 * min(n, PLOT_POINTS).
     """
     step = float(np.median(np.diff(t))) if len(t) > 1 else 0.1
+    gap = GAP_S
+    if len(t) > PLOT_POINTS:
+        span = (t[-1] - t[0]) / PLOT_POINTS
+        bins = np.minimum((t - t[0]) // span, PLOT_POINTS - 1)
+        first = np.flatnonzero(np.r_[True, np.diff(bins) > 0])
+        probs = np.add.reduceat(probs, first) / np.diff(np.r_[first, len(t)])[:, None]
+        t = t[first]
+        step, gap = max(step, span), max(GAP_S, 2 * span)  # a gap is one the picture shows
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
-    for run in np.split(np.arange(len(t)), np.flatnonzero(np.diff(t) > GAP_S) + 1):
+    for run in np.split(np.arange(len(t)), np.flatnonzero(np.diff(t) > gap) + 1):
         xs += [t[run], [t[run[-1]] + step, np.nan]]
         ys += [probs[run], probs[run[-1:]], np.full((1, probs.shape[1]), np.nan)]
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def _band(x: np.ndarray, y: np.ndarray) -> dict[str, list[tuple[float, float]]]:
+    """The dominant-emotion band over a series from :func:`_smoothed_series`: each drawn
+    step takes its emotion with the highest probability (the smoothed label, the one
+    segments hold), and neighbouring steps of one emotion join into one span.
+
+    Returns:
+        emotion -> [(start_s, width_s), ...].
+    """
+    drawn = np.flatnonzero(~np.isnan(y[:-1, 0]) & ~np.isnan(y[1:, 0]))  # steps x[i] -> x[i+1]
+    if len(drawn) == 0:
+        return {}
+    labels = y[drawn].argmax(axis=1)
+    first = np.flatnonzero(np.r_[True, (np.diff(labels) != 0) | (np.diff(drawn) != 1)])
+    last = np.r_[first[1:], len(drawn)] - 1
+    starts, ends = x[drawn[first]], x[drawn[last] + 1]
+    band: dict[str, list[tuple[float, float]]] = {}
+    for label, start, end in zip(labels[first], starts, ends, strict=True):
+        band.setdefault(EMOTIONS[label], []).append((float(start), float(end - start)))
+    return band
 
 
 def figure(width_in: float, height_in: float, layout: str | None = None) -> Figure:

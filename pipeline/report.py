@@ -93,18 +93,20 @@ def write_video_report(video_dir: Path, source: Location | None = None) -> Path:
         )
     parts += [
         "<h2>Emotion segments</h2>",
-        _segment_table(aggregate.segments(detections, GAP_S)),
+        _segment_table(aggregate.segments(detections, GAP_S), video_dir.name),
     ]
     return write_text(
         video_dir / REPORT, html_page(f"{video_id}: lightemo-video report", parts)
     )
 
 
-def write_camera_report(camera_dir: Path, detections: pd.DataFrame | None = None) -> Path:
+def write_camera_report(
+    camera_dir: Path, detections: pd.DataFrame | None = None, faces: pd.DataFrame | None = None
+) -> Path:
     """Write ``report.html`` for one monitored camera (``monitor``'s folder): connection
     facts from ``status.json``, the faces so far, the timeline plot and the emotion
-    segments; the monitor refreshes it after every part, passing the rows it holds as
-    ``detections`` (else they are read from the parts).
+    segments; the monitor refreshes it as parts roll, passing the rows it holds as
+    ``detections`` (else they are read from the parts) and their ``faces`` summary.
 
     Raises:
         InputError: ``camera_dir`` has no ``status.json``.
@@ -112,7 +114,7 @@ def write_camera_report(camera_dir: Path, detections: pd.DataFrame | None = None
     camera_dir = Path(camera_dir)
     status = read_json(camera_dir / STATUS)
     _, detections = read_rows(camera_dir, detections)
-    faces = aggregate.faces(detections)
+    faces = aggregate.faces(detections) if faces is None else faces
     plot = camera_dir / TIMELINE_PNG
     if not plot.is_file():
         plot_timeline(camera_dir, detections)
@@ -127,7 +129,7 @@ def write_camera_report(camera_dir: Path, detections: pd.DataFrame | None = None
         "<h2>Timeline</h2>",
         img_tag(plot.read_bytes(), f"emotion timeline of {name}"),
         "<h2>Emotion segments</h2>",
-        _segment_table(aggregate.segments(detections, GAP_S)),
+        _segment_table(aggregate.segments(detections, GAP_S), camera_dir.name, latest=True),
     ]
     return write_text(camera_dir / REPORT, html_page(f"{name}: lightemo-video camera", parts))
 
@@ -481,18 +483,35 @@ def _camera_row(folder: Path) -> str:
     )
 
 
-def _segment_table(segments: pd.DataFrame) -> str:
+SEGMENT_ROWS = 500
+"""Most segments listed in a report (a camera's day holds tens of thousands): a video's
+first, a camera's latest; the export has them all."""
+
+
+def _segment_table(segments: pd.DataFrame, folder: str, latest: bool = False) -> str:
+    """The emotion segments in time order, at most :data:`SEGMENT_ROWS` of them (the
+    latest ones when ``latest``), saying how to get the rest."""
     if segments.empty:
         return "<p>No segments: no faces found.</p>"
+    ordered = segments.sort_values(["start_s", "face_id"], kind="stable")
+    shown = ordered.tail(SEGMENT_ROWS) if latest else ordered.head(SEGMENT_ROWS)
     rows = [
         f"<tr><td>face {s.face_id}</td><td>{emotion_chip(s.emotion)}</td>"
         f"<td class=num>{clock(s.start_s)}-{clock(s.end_s)}</td>"
         f"<td class=num>{s.duration_s:.1f} s</td>"
         f"<td class=num>{s.mean_confidence:.2f}</td></tr>"
-        for s in segments.sort_values(["start_s", "face_id"]).itertuples()
+        for s in shown.itertuples()
     ]
     table = html_table(["face", "emotion", "from-to", "duration", "confidence"], rows, ' id="segments"')
-    return f"<div class=scroll>{table}</div>"
+    note = ""
+    if len(shown) < len(segments):
+        which = "latest" if latest else "first"
+        command = f"lightemo-video export OUT/{folder} --level segment -o segments.csv"
+        note = (
+            f"<p>The {which} {len(shown):,} of {len(segments):,} segments; all of them: "
+            f"<code>{escape_html(command)}</code></p>"
+        )
+    return f"{note}<div class=scroll>{table}</div>"
 
 
 def img_tag(png: bytes, alt: str, css_class: str | None = None) -> str:

@@ -131,3 +131,33 @@ def test_a_faces_thumbnail_is_its_largest_most_confident_box():
     assert list(faces.columns) == schema.FACES.names
     thumb = faces.iloc[0][["thumb_frame_index", "thumb_x", "thumb_y", "thumb_w", "thumb_h"]]
     assert thumb.tolist() == [2, 5, 6, 30, 30]
+
+
+def _camera_rows(frames: int = 900, seed: int = 0) -> pd.DataFrame:
+    """Three faces coming and going at 5 fps, emotions held a few seconds."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for i in range(frames):
+        ids = np.flatnonzero(rng.random(3) < 0.8) + 1
+        probs = np.array([_probs(EMOTIONS[(i // 15 + 2 * f) % 7], 0.5 + 0.4 * rng.random()) for f in ids])
+        boxes = np.array([[10.0 * f, 0, 40, 40] for f in ids], np.float32).reshape(-1, 4)
+        records.append(FaceDetections(i, i / 5, boxes, np.ones(len(ids), np.float32),
+                                      probs.reshape(-1, 7), ids.astype(np.int64)))
+    return aggregate.detection_rows("cam", records).to_pandas()
+
+
+@pytest.mark.parametrize("cut_s", [0.2, 37.4, 100.0, 179.8])
+def test_a_timeline_extended_from_a_cut_equals_the_whole_one(cut_s):
+    """A live camera recomputes only the seconds its newest part touches."""
+    rows = _camera_rows()
+    before = aggregate.timeline(rows[rows["timestamp_s"] < cut_s])
+    pd.testing.assert_frame_equal(aggregate.timeline_since(before, rows, cut_s), aggregate.timeline(rows))
+
+
+def test_segments_do_not_depend_on_row_order():
+    rows = _camera_rows()
+    shuffled = rows.sample(frac=1.0, random_state=1)
+    segments = aggregate.segments(rows)
+    pd.testing.assert_frame_equal(aggregate.segments(shuffled), segments)
+    assert segments.groupby("face_id")["start_s"].is_monotonic_increasing.all()
+    assert (segments["frames"].sum(), segments["face_id"].tolist()) == (len(rows), sorted(segments["face_id"]))

@@ -26,7 +26,7 @@ import cv2
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from lightemo_video.pipeline import schema
+from lightemo_video.pipeline import monitor, schema
 from lightemo_video.pipeline.analyze import AnalyzeConfig
 from lightemo_video.pipeline.monitor import CameraMonitor, MonitorConfig, monitor_cameras
 from lightemo_video.pipeline.report import build_reports
@@ -436,3 +436,35 @@ def test_a_live_face_is_written_from_its_first_frame_once_it_confirms(face_image
     rows = run_scripted(tmp_path, script)
     assert rows["frame_index"].tolist() == list(range(6))
     assert rows["face_id"].tolist() == [1] * 6
+
+
+def test_costly_summaries_refresh_less_often_and_always_at_the_stop(face_images, tmp_path, monkeypatch):
+    """Parts roll on time; the summaries, plot and report (whose cost grows with the
+    history) wait while refreshing them would take more than their share of the loop,
+    and the stop brings them up to date."""
+    monkeypatch.setattr(monitor, "SUMMARY_SHARE", 1e-6)  # after the first: only at the stop
+    script = [(img, 0.2 * i, 1) for i, img in enumerate(face_images)]
+    folder = tmp_path / "cam-554-x"
+    seen = {}
+
+    class Paced(ScriptedSource):
+        def newest(self, after: int, timeout: float):
+            time.sleep(0.15)
+            return super().newest(after, timeout)
+
+    def at_the_end() -> None:
+        seen["parts"] = len(read_parts(folder))
+        seen["timeline"] = int(pd.read_parquet(folder / "timeline.parquet")["frames"].sum())
+        box["monitor"].stop()
+
+    box = {}
+    box["monitor"] = CameraMonitor(
+        "rtsp://cam/x", tmp_path, config(roll_seconds=0.3, sample_fps=0),
+        source_factory=lambda *args: Paced(script, args[2], args[3], at_the_end),
+    )
+    box["monitor"].run(duration_s=60)
+    rows = read_parts(folder)
+    assert seen["timeline"] < seen["parts"], "the summaries waited while parts rolled"
+    assert pd.read_parquet(folder / "timeline.parquet")["frames"].sum() == len(rows)
+    assert pd.read_parquet(folder / "faces.parquet")["frames"].sum() == len(rows)
+    assert "Faces (1)" in (folder / "report.html").read_text()

@@ -27,8 +27,20 @@ from lightemo_video.model.errors import InputError
 from lightemo_video.model.labels import EMOTIONS
 from lightemo_video.pipeline import aggregate, schema
 from lightemo_video.pipeline.annotate import annotate_video, free_label_top
-from lightemo_video.pipeline.plots import EMOTION_COLORS, MAX_PANELS, plot_timeline
-from lightemo_video.pipeline.report import build_reports, write_video_report
+from lightemo_video.pipeline.plots import (
+    EMOTION_COLORS,
+    MAX_PANELS,
+    PLOT_POINTS,
+    _band,
+    _smoothed_series,
+    plot_timeline,
+)
+from lightemo_video.pipeline.report import (
+    SEGMENT_ROWS,
+    build_reports,
+    write_camera_report,
+    write_video_report,
+)
 from lightemo_video.pipeline.outputs import write_json
 from lightemo_video.pipeline.sinks import write_table
 from typer.testing import CliRunner
@@ -247,6 +259,60 @@ def test_many_faces_are_capped(tmp_path):
     folder = _fake_outputs(tmp_path / "crowd", pd.DataFrame(rows))
     image = cv2.imread(str(plot_timeline(folder)))
     assert image.shape[0] == round(100 * (0.9 + 1.45 * MAX_PANELS))
+
+
+def _long_recording(hours: float, away: tuple[float, float]) -> pd.DataFrame:
+    """One face at 5 fps for ``hours``, its emotion changing every 2 s, unseen during
+    ``away`` (seconds)."""
+    t = np.arange(0, hours * 3600, 0.2)
+    t = t[(t < away[0]) | (t >= away[1])]
+    labels = (t // 2).astype(int) % 3  # angry, disgust, fear in turn
+    probs = np.full((len(t), 7), 0.05, np.float32)
+    probs[np.arange(len(t)), labels] = 0.7
+    rows = pd.DataFrame({"video_id": "long", "frame_index": np.round(t * 5).astype(np.int64),
+                         "timestamp_s": t, "face_id": 1, "x": 10.0, "y": 10.0, "w": 40.0,
+                         "h": 40.0, "det_score": 0.9})
+    names = np.asarray(EMOTIONS, dtype=object)[labels]
+    for i, emotion in enumerate(EMOTIONS):
+        rows[emotion] = rows[f"smoothed_{emotion}"] = probs[:, i]
+    rows["emotion"] = rows["smoothed_emotion"] = names
+    rows["confidence"] = rows["smoothed_confidence"] = 0.7
+    return rows
+
+
+def test_a_long_recording_is_drawn_in_bins_that_keep_its_gaps_and_mean():
+    rows = _long_recording(2, away=(3000, 3600))
+    probs = rows[list(EMOTIONS)].to_numpy(np.float64)
+    x, y = _smoothed_series(rows["timestamp_s"].to_numpy(), probs)
+    span = 7200 / PLOT_POINTS
+    assert len(x) <= 3 * PLOT_POINTS  # not 36,000 frames: a point per half pixel
+    assert np.abs(np.nanmean(y, axis=0) - probs.mean(axis=0)).max() < 0.01
+    gaps = np.flatnonzero(np.isnan(x))
+    assert len(gaps) == 2  # the time away, and the end
+    assert abs(x[gaps[0] - 1] - 3000) <= 2 * span and x[gaps[0] + 1] == 3600
+
+
+def test_the_band_shows_the_segments_of_a_short_recording():
+    rows = _long_recording(0.02, away=(30, 40))  # 72 s: drawn frame by frame
+    x, y = _smoothed_series(rows["timestamp_s"].to_numpy(), rows[list(EMOTIONS)].to_numpy(np.float64))
+    spans = sorted((start, emotion) for emotion, runs in _band(x, y).items() for start, _ in runs)
+    segments = aggregate.segments(rows)
+    assert spans == list(zip(segments["start_s"], segments["emotion"], strict=True))
+
+
+def test_reports_of_long_recordings_list_a_readable_number_of_segments(tmp_path):
+    rows = _long_recording(1.5, away=(0, 0))
+    segments = len(aggregate.segments(rows))
+    assert segments > SEGMENT_ROWS
+    video = write_video_report(_fake_outputs(tmp_path / "long", rows)).read_text()
+    camera_dir = tmp_path / "cam"
+    write_json(camera_dir / "status.json", {"stream_id": "cam", "state": "live"})
+    camera = write_camera_report(camera_dir, rows).read_text()
+    for text, which, clock in ((video, "first", "00:00.0-00:02.0"), (camera, "latest", "1:29:58.0-1:30:00.0")):
+        table = text.split('id="segments"')[1]
+        assert table.count("<tr>") - 1 == SEGMENT_ROWS  # a header row, then the segments
+        assert f"The {which} {SEGMENT_ROWS} of {segments:,} segments" in text
+        assert "--level segment" in text and clock in table
 
 
 def test_model_report_shows_curves_and_confusion(tmp_path):
