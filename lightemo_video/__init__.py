@@ -21,9 +21,9 @@ _checkout = Path(__file__).resolve().parent.parent
 if not (Path(__file__).resolve().parent / "pipeline").is_dir() and (_checkout / "pipeline" / "__init__.py").is_file():
     __path__.append(str(_checkout))  # noqa: F821 (the package's own __path__)
 
-from lightemo_video.api import AnalysisResult, analyze  # noqa: E402
+from lightemo_video.api import AnalysisResult, ImageAnalyzer, analyze, analyze_image  # noqa: E402
 
-__all__ = ["AnalysisResult", "analyze", "__version__"]
+__all__ = ["AnalysisResult", "ImageAnalyzer", "analyze", "analyze_image", "__version__"]
 
 
 def __getattr__(name: str) -> str:

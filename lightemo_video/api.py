@@ -6,6 +6,7 @@ Example:
     >>> results = analyze(["a.mp4", "b.mov"], out="outputs")  # the CLI's files, plus the tables
     >>> results = analyze(["s3://recordings/day1/", "c.mp4"], out="s3://results/run1/")
     >>> result.faces, result.timeline, result.detections, result.run
+    >>> ImageAnalyzer()("group.jpg")                       # single pictures: a row per face
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lightemo_video.model.errors import InputError
+from lightemo_video.model.labels import EMOTIONS
 
 
 @dataclass(frozen=True)
@@ -130,3 +133,98 @@ def _result(report, out, keep: bool) -> AnalysisResult:
     return AnalysisResult(report.video_id, report.path, report.status, None, **tables, run=run,
                           folder=folder if keep else None)
 
+
+
+class ImageAnalyzer:
+    """Faces and their emotions in single pictures, with the detector and model loaded once:
+    for photos, or frames from a loop of your own. Each picture stands alone (no face ids,
+    no smoothing over time); videos and cameras get both from :func:`analyze` and
+    ``lightemo-video monitor``.
+
+    Args:
+        model: shipped model name or ``.tflite``/``.keras`` path (``None``: the default).
+        detector: face detector name (``None``: the default, as ``analyze`` uses).
+        tta: test-time augmentation, ``none`` or ``flip`` (``None``: as the model card says).
+
+    Raises:
+        lightemo_video.model.errors.LightEmoError: an unknown model, detector or option.
+
+    Example:
+        >>> analyzer = ImageAnalyzer()
+        >>> analyzer("group.jpg")[["x", "y", "w", "h", "emotion", "confidence"]]
+        >>> ok, frame = cv2.VideoCapture(0).read()
+        >>> analyzer(frame)                                    # BGR, as OpenCV gives it
+    """
+
+    def __init__(self, *, model: str | None = None, detector: str | None = None,
+                 tta: str | None = None) -> None:
+        from lightemo_video.pipeline.analyze import AnalyzeConfig, Stages
+
+        options = {"detector": detector} if detector is not None else {}
+        config = AnalyzeConfig(model=model, tta=tta, batch_frames=1, **options)
+        config.fingerprint()  # a bad model or option fails here, in one line
+        self._stages = Stages(config)
+
+    def __call__(self, image: np.ndarray | str | Path) -> pd.DataFrame:
+        """One row per face found, left to right: ``x y w h`` (pixels, top-left and size),
+        ``det_score``, the seven emotion probabilities, ``emotion`` (the most probable) and
+        ``confidence`` (its probability), as in ``detections.parquet``.
+
+        Args:
+            image: a picture file, or an array: uint8 BGR (h, w, 3), BGRA (h, w, 4) or
+                grayscale (h, w).
+
+        Raises:
+            lightemo_video.model.errors.InputError: the file cannot be read as a picture,
+                or the array is not one.
+        """
+        from lightemo_video.pipeline.analyze import classify_frames
+        from lightemo_video.pipeline.records import Frame
+
+        frame = Frame(0, 0.0, _bgr(image))
+        [(_, faces)] = classify_frames([frame], self._stages)
+        faces = faces.select(faces.score >= self._stages.min_score)
+        order = np.argsort(faces.xyxy[:, 0], kind="stable")
+        boxes, probs = faces.xyxy[order], faces.probs[order]
+        rows = pd.DataFrame({
+            "x": boxes[:, 0], "y": boxes[:, 1],
+            "w": boxes[:, 2] - boxes[:, 0], "h": boxes[:, 3] - boxes[:, 1],
+            "det_score": faces.score[order],
+            **{emotion: probs[:, i] for i, emotion in enumerate(EMOTIONS)},
+        })
+        rows["emotion"] = pd.Series([EMOTIONS[i] for i in probs.argmax(axis=1)], dtype=object)
+        rows["confidence"] = probs.max(axis=1, initial=0.0)
+        return rows
+
+
+def analyze_image(
+    image: np.ndarray | str | Path, *, model: str | None = None, detector: str | None = None,
+    tta: str | None = None,
+) -> pd.DataFrame:
+    """The faces in one picture and their emotions (see :class:`ImageAnalyzer`, which
+    loads the detector and model once for many pictures)."""
+    return ImageAnalyzer(model=model, detector=detector, tta=tta)(image)
+
+
+def _bgr(image: np.ndarray | str | Path) -> np.ndarray:
+    """The picture as uint8 BGR (h, w, 3), read from a file (turned upright by its EXIF
+    orientation) or converted from grayscale or BGRA."""
+    import cv2
+
+    if isinstance(image, (str, Path)):
+        if not Path(image).is_file():
+            raise InputError(str(image), "no such file")
+        picture = cv2.imread(str(image), cv2.IMREAD_COLOR)
+        if picture is None:
+            raise InputError(str(image), "not a picture OpenCV can read")
+        return picture
+    array = np.asarray(image)
+    channels = array.shape[2] if array.ndim == 3 else 1
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or channels not in (1, 3, 4):
+        got = f"{array.dtype} {array.shape}"
+        raise InputError("image", f"expected a uint8 BGR, BGRA or grayscale array, got {got}")
+    if channels == 1:
+        return cv2.cvtColor(array.reshape(array.shape[:2]), cv2.COLOR_GRAY2BGR)
+    if array.shape[2] == 4:
+        return cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)
+    return np.ascontiguousarray(array)
