@@ -95,6 +95,9 @@ def probe_video(path: Location) -> VideoInfo:
     with open_container(path) as container:
         if not container.streams.video:
             raise InputError(shown, "not a video file: it has no video stream")
+        if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+            reason = "a still picture, not a video (pictures: lightemo_video.analyze_image)"
+            raise InputError(shown, reason)
         stream = container.streams.video[0]
         try:
             first = next(container.decode(stream), None)

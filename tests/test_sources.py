@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from lightemo_video.model.errors import InputError
@@ -142,6 +143,8 @@ def test_a_stream_copy_cut_is_not_truncated_and_a_cut_file_is(tmp_path):
         ("empty.mp4", b"", "empty file (0 bytes)"),
         ("notes.mp4", b"just some text, not a video\n" * 50, "not a video file"),
         ("noise.avi", bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8)), "not a video file"),
+        ("photo.jpg", cv2.imencode(".jpg", np.full((64, 64, 3), 90, np.uint8))[1].tobytes(), "a still picture"),
+        ("photo.mp4", cv2.imencode(".png", np.full((64, 64, 3), 90, np.uint8))[1].tobytes(), "a still picture"),
     ],
 )
 def test_bad_inputs_get_one_line_reasons(tmp_path, name, content, reason):
