@@ -460,8 +460,8 @@ def export_command(
     video_dir: Annotated[
         str,
         typer.Argument(
-            help="An analysed video folder (OUT/<video_id>), or an output folder (OUT): all its "
-            "videos in one table; local, s3:// or gs://.",
+            help="An analysed video folder (OUT/<video_id>), an output folder (OUT): all its "
+            "videos in one table, or a camera's folder (OUT/<stream_id>); local, s3:// or gs://.",
             show_default=False,
         ),
     ],

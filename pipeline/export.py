@@ -1,7 +1,9 @@
 """Export analysed videos' results as CSV, JSON or Parquet at a chosen level.
 
-The source is one analysed video folder (``OUT/<video_id>``) or a whole output folder
-(``OUT``): then every analysed video's rows go into one table, told apart by ``video_id``.
+The source is one analysed video folder (``OUT/<video_id>``), a whole output folder
+(``OUT``): then every analysed video's rows go into one table, told apart by ``video_id``,
+or a monitored camera's folder (``OUT/<stream_id>``): its parts so far, summarised the same
+way (frame rows keep their ``captured_at``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from enum import Enum
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 from lightemo_video.model.errors import InputError
 from lightemo_video.pipeline import aggregate, outputs, schema
 from lightemo_video.pipeline.outputs import (
@@ -17,8 +20,10 @@ from lightemo_video.pipeline.outputs import (
     FACES,
     RUN,
     TIMELINE,
+    is_camera,
     is_complete,
     read_ok_run,
+    read_rows,
     read_table,
     write_text,
 )
@@ -76,12 +81,14 @@ def video_folders(path: Path) -> list[Path]:
     if (path / RUN).is_file():
         read_ok_run(path)
         return [path]
+    if is_camera(path):
+        return [path]
     folders = [f for f in outputs.video_folders(path) if is_complete(f)] if path.is_dir() else []
     if not folders:
         raise InputError(
             path,
-            "not an analysed video folder (no run.json) nor an output folder of analysed "
-            "videos; run analyze first",
+            "not an analysed video folder (no run.json), a camera folder (no status.json) "
+            "nor an output folder of analysed videos; run analyze or monitor first",
         )
     return folders
 
@@ -94,9 +101,33 @@ def load_level(path: Path, level: Level) -> pd.DataFrame:
 
 
 def _load_video(video_dir: Path, level: Level) -> pd.DataFrame:
+    if is_camera(video_dir):
+        return _camera_level(video_dir, level)
     if level is Level.segment:
         return aggregate.segments(read_table(video_dir, DETECTIONS))
     return read_table(video_dir, _FILES[level])
+
+
+def _camera_level(camera_dir: Path, level: Level) -> pd.DataFrame:
+    """A camera's table of ``level``, computed from its parts (its own summary files
+    may lag the newest part while the camera runs)."""
+    try:
+        _, rows = read_rows(camera_dir)
+    except (OSError, ValueError) as exc:
+        raise InputError(camera_dir, f"a part is missing or unreadable ({exc})") from None
+    if level is Level.frame:
+        return rows
+    summarise = {Level.second: aggregate.timeline, Level.face: aggregate.faces,
+                 Level.segment: aggregate.segments}
+    return summarise[level](rows)
+
+
+def _schema_of(table: pd.DataFrame, level: Level) -> pa.Schema:
+    """The schema an export of ``level`` is written with (camera frames: with the UTC
+    ``captured_at`` of each frame)."""
+    if level is Level.frame and "captured_at" in table.columns:
+        return schema.LIVE_DETECTIONS
+    return _SCHEMAS[level]
 
 
 def rounded(table: pd.DataFrame) -> pd.DataFrame:
@@ -128,7 +159,7 @@ def export(path: Path, fmt: Format | None, level: Level, output: Path | None) ->
     if fmt is Format.parquet:
         if output is None:
             raise InputError("-o", "Parquet is binary: give an output file with -o FILE")
-        write_table(output, table, _SCHEMAS[level])
+        write_table(output, table, _schema_of(table, level))
         return None
     table = rounded(table)
     if level is Level.segment:

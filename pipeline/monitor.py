@@ -348,6 +348,10 @@ class CameraMonitor:
                 self._uploads.flush()  # the rows first: status.json then says what is left
                 final = self._write_status(time.monotonic())
                 unsent = len(self._uploads.close())
+                if final["uploads_waiting"] and not unsent:  # the last try got them through
+                    self._uploads = BackgroundUploads(self.output, self.stream_id)
+                    final = self._write_status(time.monotonic())
+                    unsent = len(self._uploads.close())
                 if unsent:  # rows nobody else has: the local copy stays
                     log.warning(
                         "%s: %d file(s) could not be uploaded; they are kept in %s",

@@ -4,9 +4,9 @@ their own.
 A camera's loop writes its parts, summaries and status locally and hands them to
 :class:`BackgroundUploads`. An unreachable bucket costs a connection timeout per file and
 try; were the uploads made in the loop, the camera would stop being analysed for as long as
-the bucket is away. Here the loop carries on, the files wait (each file's newest version is
-sent once), and a failed round is tried again after a pause, so the bucket catches up when it
-comes back.
+the bucket is away. Here the loop carries on and the files wait (each file's newest version
+is sent once); a failed round is tried again after a pause, each file leaving the queue as
+soon as it is sent, so the bucket catches up when it comes back.
 """
 
 from __future__ import annotations
@@ -92,28 +92,35 @@ class BackgroundUploads:
                     return
                 last_try = self._closing  # after a close: one more round
                 batch = dict(self._waiting)
-            try:
-                self._output.push(list(batch))
-            except Exception as exc:  # a thread of its own: nothing above it would hear
-                self._failed(exc)
-                continue
-            with self._changed:
-                for file, times in batch.items():
-                    if self._waiting.get(file) == times:  # not handed over again since
-                        del self._waiting[file]
-                if self._error is not None and not self._waiting:
-                    log.info("%s: uploads caught up", self._name)
-                    self._error = None
-                self._changed.notify_all()
+            for file, times in batch.items():
+                try:
+                    self._output.push([file])
+                except Exception as exc:  # a thread of its own: nothing above it would hear
+                    self._failed(file, times, exc)
+                    break
+                self._sent(file, times)
 
-    def _failed(self, exc: Exception) -> None:
-        """Note a failed round, then pause before the next (a flush or close cuts it short)."""
+    def _sent(self, file: Path, times: int) -> None:
+        with self._changed:
+            if self._waiting.get(file) == times:  # not handed over again since
+                del self._waiting[file]
+            if self._error is not None:
+                log.info("%s: uploads work again", self._name)
+                self._error = None
+            self._changed.notify_all()
+
+    def _failed(self, file: Path, times: int, exc: Exception) -> None:
+        """Note a failed round, then pause before the next (a flush or close cuts it short).
+        The file that failed goes to the back of the queue, so one that keeps failing
+        does not hold up the others."""
         reason = str(exc) if isinstance(exc, LightEmoError) else f"{type(exc).__name__}: {exc}"
         with self._changed:
             if self._error is None:  # one line per outage, not one per try
                 log.warning("%s: upload failed, tried again every %g s: %s",
                             self._name, self._retry_s, reason)
             self._error = reason
+            if self._waiting.get(file) == times:
+                self._waiting[file] = self._waiting.pop(file)
             self._failed_rounds += 1
             self._hurry = False
             self._changed.notify_all()

@@ -156,8 +156,10 @@ def test_a_timeline_extended_from_a_cut_equals_the_whole_one(cut_s):
 
 def test_segments_do_not_depend_on_row_order():
     rows = _camera_rows()
-    shuffled = rows.sample(frac=1.0, random_state=1)
+    other = _camera_rows(seed=1).assign(video_id="another")
+    shuffled = pd.concat([other, rows]).sample(frac=1.0, random_state=1)
     segments = aggregate.segments(rows)
-    pd.testing.assert_frame_equal(aggregate.segments(shuffled), segments)
+    both = pd.concat([aggregate.segments(other), segments], ignore_index=True)
+    pd.testing.assert_frame_equal(aggregate.segments(shuffled), both)
     assert segments.groupby("face_id")["start_s"].is_monotonic_increasing.all()
     assert (segments["frames"].sum(), segments["face_id"].tolist()) == (len(rows), sorted(segments["face_id"]))

@@ -441,7 +441,7 @@ def test_a_live_face_is_written_from_its_first_frame_once_it_confirms(face_image
 def test_costly_summaries_refresh_less_often_and_always_at_the_stop(face_images, tmp_path, monkeypatch):
     """Parts roll on time; the summaries, plot and report (whose cost grows with the
     history) wait while refreshing them would take more than their share of the loop,
-    and the stop brings them up to date."""
+    and the stop brings them up to date, even when it has no new rows to write."""
     monkeypatch.setattr(monitor, "SUMMARY_SHARE", 1e-6)  # after the first: only at the stop
     script = [(img, 0.2 * i, 1) for i, img in enumerate(face_images)]
     folder = tmp_path / "cam-554-x"
@@ -452,10 +452,13 @@ def test_costly_summaries_refresh_less_often_and_always_at_the_stop(face_images,
             time.sleep(0.15)
             return super().newest(after, timeout)
 
-    def at_the_end() -> None:
-        seen["parts"] = len(read_parts(folder))
-        seen["timeline"] = int(pd.read_parquet(folder / "timeline.parquet")["frames"].sum())
-        box["monitor"].stop()
+    def at_the_end() -> None:  # called until the stop, while parts keep rolling
+        if "timeline" not in seen:
+            seen["ended"] = time.monotonic()
+            seen["timeline"] = int(pd.read_parquet(folder / "timeline.parquet")["frames"].sum())
+        elif time.monotonic() - seen["ended"] > 1.5:
+            seen["parts"] = sorted(folder.glob("part-*.parquet"))
+            box["monitor"].stop()
 
     box = {}
     box["monitor"] = CameraMonitor(
@@ -464,7 +467,35 @@ def test_costly_summaries_refresh_less_often_and_always_at_the_stop(face_images,
     )
     box["monitor"].run(duration_s=60)
     rows = read_parts(folder)
-    assert seen["timeline"] < seen["parts"], "the summaries waited while parts rolled"
+    assert len(seen["parts"]) >= 3 and sorted(folder.glob("part-*.parquet")) == seen["parts"]
+    assert seen["timeline"] == pq.read_metadata(seen["parts"][0]).num_rows  # the first part's
     assert pd.read_parquet(folder / "timeline.parquet")["frames"].sum() == len(rows)
     assert pd.read_parquet(folder / "faces.parquet")["frames"].sum() == len(rows)
     assert "Faces (1)" in (folder / "report.html").read_text()
+
+
+def test_a_camera_folder_exports_like_a_video(face_images, tmp_path):
+    """``export OUT/<stream_id>`` reads the camera's parts: frames keep ``captured_at``,
+    seconds, faces and segments are summarised from every part."""
+    from lightemo_video.cli import app
+
+    script = [(img, 0.2 * i, 1) for i, img in enumerate(face_images[:8])]
+    rows = run_scripted(tmp_path, script)
+    folder = tmp_path / "cam-554-x"
+    runner = CliRunner()
+    tables = {}
+    for level in ("frame", "second", "face", "segment"):
+        target = tmp_path / f"{level}.parquet"
+        done = runner.invoke(app, ["export", str(folder), "--level", level, "-o", str(target)])
+        assert done.exit_code == 0, done.output
+        tables[level] = pq.read_table(target)
+    assert tables["frame"].schema.remove_metadata().equals(schema.LIVE_DETECTIONS)
+    assert tables["frame"].num_rows == len(rows)
+    assert pc_sum(tables["second"], "frames") == pc_sum(tables["face"], "frames") == len(rows)
+    assert pc_sum(tables["segment"], "frames") == len(rows)
+    text = runner.invoke(app, ["export", str(folder), "--level", "segment"]).output
+    assert text.startswith("video_id,face_id,emotion,start_s") and "cam-554-x,1," in text
+
+
+def pc_sum(table, column: str) -> int:
+    return int(table.column(column).to_numpy().sum())

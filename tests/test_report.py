@@ -295,9 +295,12 @@ def test_a_long_recording_is_drawn_in_bins_that_keep_its_gaps_and_mean():
 def test_the_band_shows_the_segments_of_a_short_recording():
     rows = _long_recording(0.02, away=(30, 40))  # 72 s: drawn frame by frame
     x, y = _smoothed_series(rows["timestamp_s"].to_numpy(), rows[list(EMOTIONS)].to_numpy(np.float64))
-    spans = sorted((start, emotion) for emotion, runs in _band(x, y).items() for start, _ in runs)
+    spans = sorted((start, start + width, emotion) for emotion, runs in _band(x, y).items()
+                   for start, width in runs)
     segments = aggregate.segments(rows)
-    assert spans == list(zip(segments["start_s"], segments["emotion"], strict=True))
+    expected = zip(segments["start_s"], segments["end_s"], segments["emotion"], strict=True)
+    assert np.allclose([s[:2] for s in spans], [e[:2] for e in expected])
+    assert [s[2] for s in spans] == segments["emotion"].tolist()
 
 
 def test_reports_of_long_recordings_list_a_readable_number_of_segments(tmp_path):

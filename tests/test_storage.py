@@ -26,6 +26,7 @@ from lightemo_video.pipeline import outputs, storage
 from lightemo_video.pipeline.destinations import open_output
 from lightemo_video.pipeline.monitor import CameraMonitor
 from lightemo_video.pipeline.sources import find_inputs, probe_video
+from lightemo_video.pipeline.uploads import BackgroundUploads
 
 from tests.conftest import DEMO_CLIP, ROOT, missing_system_component
 from tests.object_store import HoldingProxy, free_port, start_s3_server
@@ -453,6 +454,27 @@ def test_a_bucket_that_stops_answering_does_not_hold_up_the_camera(s3, monkeypat
     parts = [n for n in storage.list_names(url) if "/part-" in n]
     rows = pd.concat([read_s3_table(f"{url}{p}") for p in parts], ignore_index=True)
     assert sorted(rows["frame_index"]) == list(range(len(script)))
+
+
+def test_uploads_go_file_by_file_and_a_failing_file_holds_up_no_other(s3, caplog):
+    """Each file leaves the queue once sent; one that keeps failing (here a folder where a
+    file should be) goes to the back, so the files behind it are still sent."""
+    with open_output(f"s3://{BUCKET}/queue/") as out:
+        files = [out.work / name for name in ("a.json", "b.json", "c.json")]
+        for file in files:
+            file.write_text(file.name)
+        files[1].unlink()
+        files[1].mkdir()  # cannot be read as a file
+        uploads = BackgroundUploads(out, "queue", retry_s=0.05)
+        uploads.publish(*files)
+        deadline = time.monotonic() + 30
+        while uploads.waiting > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert uploads.waiting == 1 and "b.json" in uploads.error
+        left = uploads.close(timeout_s=10)
+    assert left == [files[1]]
+    assert sorted(storage.list_names(f"s3://{BUCKET}/queue/")) == ["a.json", "c.json"]
+    assert caplog.text.count("upload failed") <= 2  # when it starts failing, not every try
 
 
 def test_parts_that_cannot_be_uploaded_at_the_end_are_kept_on_disk(s3, caplog):
