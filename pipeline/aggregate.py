@@ -171,7 +171,7 @@ def segments(detections: pd.DataFrame, gap_s: float = 1.0) -> pd.DataFrame:
     rows = smoothed_view(detections)
     if rows.empty:
         return schema.SEGMENTS.empty_table().to_pandas()
-    face = rows.groupby(["video_id", "face_id"], sort=True).ngroup().to_numpy()
+    face = rows.groupby(["video_id", "face_id"], sort=True, dropna=False).ngroup().to_numpy()
     order = np.lexsort((rows["timestamp_s"].to_numpy(), face))  # by face, then time
     face = face[order]
     t = rows["timestamp_s"].to_numpy(np.float64)[order]
