@@ -902,6 +902,7 @@ def _camera_table(statuses: list[dict]):
             for e in s.get("emotions_now", [])
         )
         lag = s.get("lag_s")
+        waiting = s.get("uploads_waiting") or 0
         table.add_row(
             escape(s.get("stream_id", "?")),
             f"[{colours.get(state, 'white')}]{state}[/]",
@@ -910,9 +911,9 @@ def _camera_table(statuses: list[dict]):
             escape(emotions) or "-",
             str(s.get("reconnects", 0)),
             str(s.get("frames_dropped", 0)),
-            f"{s.get('parts', 0)}/{s.get('rows', 0)}",
+            f"{s.get('parts', 0)}/{s.get('rows', 0)}" + (f" ({waiting} to upload)" if waiting else ""),
             "-" if lag is None else f"{lag:.1f} s",
-            escape(s.get("last_error") or "-"),
+            escape(s.get("last_error") or s.get("upload_error") or "-"),
         )
     return table
 
