@@ -793,14 +793,16 @@ def monitor(
         typer.Option(
             "--out", "-o",
             help="Output folder or s3:// / gs:// prefix; each camera writes OUT/<stream_id>/ "
-            "(to object storage: each part uploaded when it rolls).",
+            "(to object storage: each part uploaded in the background when it rolls).",
         ),
     ] = "outputs",
     sample_fps: Annotated[
         float, typer.Option(help="Frames analysed per second per camera; 0 = every frame it sends.")
     ] = 5.0,
     roll_seconds: Annotated[
-        float, typer.Option(help="Seconds per Parquet part; timeline/faces files refresh per part.")
+        float,
+        typer.Option(help="Seconds per Parquet part; summaries, plot and report refresh with "
+                     "each part (less often once that takes over a tenth of the time)."),
     ] = 60.0,
     duration: Annotated[
         float | None,
