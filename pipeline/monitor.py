@@ -149,6 +149,7 @@ class _Resume:
     next_face_id: int = 1
     next_seq: int = 0
     started_at: datetime | None = None
+    last_timestamp_s: float = 0.0
     summary: pd.DataFrame | None = None
 
 
@@ -268,7 +269,12 @@ class CameraMonitor:
         began = time.monotonic()
         now_wall = datetime.now(UTC)
         self._started_at = resume.started_at or now_wall
-        origin = began - (now_wall - self._started_at).total_seconds()
+        elapsed = (now_wall - self._started_at).total_seconds()
+        if elapsed < resume.last_timestamp_s:  # the clock is behind the rows written before
+            log.warning("%s: the clock is %.0f s behind the last part; timestamp_s carries on "
+                        "from that part", self.stream_id, resume.last_timestamp_s - elapsed)
+            elapsed = resume.last_timestamp_s
+        origin = began - elapsed
         self._first_index = resume.next_frame
         self._summary = resume.summary
         self._timeline: pd.DataFrame | None = None  # of the summary rows before _since
@@ -494,6 +500,7 @@ def _read_resume(folder: Path) -> _Resume:
         next_face_id=int(face_id.max()) + 1 if len(face_id) else 1,
         next_seq=max(seqs, default=-1) + 1,
         started_at=started,
+        last_timestamp_s=float(table.column("timestamp_s").to_numpy().max(initial=0.0)),
         summary=aggregate.smoothed_view(table.to_pandas())[_SUMMARY_COLUMNS],
     )
 

@@ -429,6 +429,21 @@ def test_a_second_run_continues_the_folder(face_images, tmp_path):
     assert second["captured_at"].min() - first["captured_at"].max() < timedelta(seconds=30)
 
 
+def test_a_clock_that_went_back_does_not_send_timestamps_back(face_images, tmp_path, caplog):
+    """A device without a real-time clock can restart a day behind: the second run's
+    ``timestamp_s`` carries on after the first run's rows instead of going negative."""
+    script = [(img, 0.2 * i, 1) for i, img in enumerate(face_images[:5])]
+    first = run_scripted(tmp_path, script)
+    status = tmp_path / "cam-554-x" / "status.json"
+    facts = json.loads(status.read_text())
+    ahead = datetime.fromisoformat(facts["started_at"]) + timedelta(days=1)
+    status.write_text(json.dumps({**facts, "started_at": ahead.isoformat()}))
+    both = run_scripted(tmp_path, script)
+    second = both.iloc[len(first) :]
+    assert second["timestamp_s"].min() >= first["timestamp_s"].max()
+    assert "the clock is 86" in caplog.text and "behind the last part" in caplog.text
+
+
 def test_a_live_face_is_written_from_its_first_frame_once_it_confirms(face_images, tmp_path):
     """Tracking holds a new face's rows until its track confirms (3 frames here), then
     they come out from its first frame; the stop releases what is still held."""
