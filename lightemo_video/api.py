@@ -139,7 +139,8 @@ class ImageAnalyzer:
     """Faces and their emotions in single pictures, with the detector and model loaded once:
     for photos, or frames from a loop of your own. Each picture stands alone (no face ids,
     no smoothing over time); videos and cameras get both from :func:`analyze` and
-    ``lightemo-video monitor``.
+    ``lightemo-video monitor``. One analyzer serves one thread at a time (the models keep
+    state per call): give each thread its own.
 
     Args:
         model: shipped model name or ``.tflite``/``.keras`` path (``None``: the default).
