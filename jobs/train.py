@@ -77,17 +77,25 @@ def teacher_files(recipe: Recipe) -> list[Path]:
 
 
 def start_from(model, path: Path) -> None:
-    """Copy the weights of a trained model of the same architecture into ``model``."""
+    """Copy the weights of a trained model into ``model``, layer by layer where name and
+    shapes agree: all of them for the same architecture, the shared blocks for a variant
+    (the rest keep their fresh weights)."""
     import keras
 
     path = repo_path(path)
     if not path.is_file():
         raise DataError(path, "no such model to start from (--init-from)")
-    trained = keras.models.load_model(path, compile=False)
-    if [w.shape for w in trained.weights] != [w.shape for w in model.weights]:
+    trained = {layer.name: layer for layer in keras.models.load_model(path, compile=False).layers}
+    copied = 0
+    layers = [layer for layer in model.layers if layer.weights]
+    for layer in layers:
+        source = trained.get(layer.name)
+        if source is not None and [w.shape for w in source.weights] == [w.shape for w in layer.weights]:
+            layer.set_weights(source.get_weights())
+            copied += 1
+    if not copied:
         raise DataError(path, "its layers do not match the recipe's architecture")
-    model.set_weights(trained.get_weights())
-    log.info("starting from the weights of %s", path)
+    log.info("starting from the weights of %s (%d of %d layers)", path, copied, len(layers))
 
 
 def make_sequence(faces: FaceSet, weights: np.ndarray, recipe: Recipe, resumed_after: int = 0):

@@ -80,6 +80,26 @@ def test_init_from_copies_a_trained_models_weights(tmp_path):
         start_from(model, tmp_path / "missing.keras")
 
 
+def test_init_from_a_different_architecture_copies_the_shared_blocks():
+    import keras
+    from lightemo_video.jobs.train import build_architecture, start_from
+    from lightemo_video.model.runtime import resolve_model
+
+    shipped = resolve_model("paper", "keras")
+    trained = keras.models.load_model(shipped, compile=False)
+    model = build_architecture("lightemonet-pool")
+    fresh = {layer.name: layer.get_weights() for layer in model.layers}
+    start_from(model, shipped)
+    for block in (1, 2, 3):
+        for part in ("conv1", "bn1", "conv2", "bn2"):
+            name = f"block{block}_{part}"
+            for mine, theirs in zip(model.get_layer(name).get_weights(), trained.get_layer(name).get_weights(), strict=True):
+                np.testing.assert_array_equal(mine, theirs)
+    for name in ("block4_conv1", "probs"):  # absent from LightEmoNet, or another shape there
+        for mine, before in zip(model.get_layer(name).get_weights(), fresh[name], strict=True):
+            np.testing.assert_array_equal(mine, before)
+
+
 def test_ferplus_recipe_trains_on_vote_distributions(tmp_path):
     from dataclasses import replace
 
