@@ -93,8 +93,9 @@ def test_init_from_a_different_architecture_copies_the_shared_blocks():
     for block in (1, 2, 3):
         for part in ("conv1", "bn1", "conv2", "bn2"):
             name = f"block{block}_{part}"
-            for mine, theirs in zip(model.get_layer(name).get_weights(), trained.get_layer(name).get_weights(), strict=True):
-                np.testing.assert_array_equal(mine, theirs)
+            mine, theirs = model.get_layer(name), trained.get_layer(name)
+            for ours, source in zip(mine.get_weights(), theirs.get_weights(), strict=True):
+                np.testing.assert_array_equal(ours, source)
     for name in ("block4_conv1", "probs"):  # absent from LightEmoNet, or another shape there
         for mine, before in zip(model.get_layer(name).get_weights(), fresh[name], strict=True):
             np.testing.assert_array_equal(mine, before)
