@@ -90,7 +90,8 @@ def start_from(model, path: Path) -> None:
     layers = [layer for layer in model.layers if layer.weights]
     for layer in layers:
         source = trained.get(layer.name)
-        if source is not None and [w.shape for w in source.weights] == [w.shape for w in layer.weights]:
+        shapes = [w.shape for w in layer.weights]
+        if source is not None and [w.shape for w in source.weights] == shapes:
             layer.set_weights(source.get_weights())
             copied += 1
     if not copied:
