@@ -64,7 +64,8 @@ def test_the_wheel_ships_the_named_models_only(tmp_path):
     assert weights == sorted([
         "lightemonet.int8.tflite", "lightemonet.json", "lightemonet-plus-r4.int8.tflite",
         "lightemonet-plus-r4.json", "lightemonet-ferplus.int8.tflite", "lightemonet-ferplus.json",
-        "lightemonet-ferplus.keras", "lightemonet-half.int8.tflite", "lightemonet-half.json",
+        "lightemonet-ferplus-pool.int8.tflite", "lightemonet-ferplus-pool.json",
+        "lightemonet-ferplus-pool.keras", "lightemonet-half.int8.tflite", "lightemonet-half.json",
     ])
     detectors = sorted(Path(n).name for n in names if "/blazeface/" in n)
     assert detectors == ["LICENSE", "SOURCE.md", "face_detection_full_range.tflite",
