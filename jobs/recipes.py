@@ -49,6 +49,8 @@ class Recipe:
             of probabilities that ``jobs.teacher`` writes; or a tuple of these, averaged
             (an ensemble teacher); ``None`` for no teacher.
         teacher_share: weight of the teacher's probabilities in those targets.
+        mixup: Beta parameter of mixup (``model.augment.mix_faces``: faces, targets and
+            loss weights blended in pairs); 0 for none.
     """
 
     name: str
@@ -74,6 +76,7 @@ class Recipe:
     init_from: str | None = None
     teacher: str | tuple[str, ...] | None = None
     teacher_share: float = 0.5
+    mixup: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -231,6 +234,27 @@ RECIPES: dict[str, Recipe] = {
         epochs=16,
         stop_patience=16,
         learning_rate=5e-4,
+    ),
+    # One more cosine cycle for the pooled head, at half its first rate: its fourth block
+    # had only the first run's 16 epochs.
+    "ferplus-pool-restart-f32": _FERPLUS_F32.with_overrides(
+        name="ferplus-pool-restart-f32",
+        architecture="lightemonet-pool",
+        epochs=12,
+        stop_patience=12,
+        learning_rate=2.5e-4,
+        init_from="model/weights/lightemonet-ferplus-pool.keras",
+    ),
+    # The same cycle with mixup: pairs of faces blended with their vote distributions,
+    # the in-between expressions FER+'s crowd votes already describe.
+    "ferplus-pool-mixup-f32": _FERPLUS_F32.with_overrides(
+        name="ferplus-pool-mixup-f32",
+        architecture="lightemonet-pool",
+        epochs=12,
+        stop_patience=12,
+        learning_rate=2.5e-4,
+        init_from="model/weights/lightemonet-ferplus-pool.keras",
+        mixup=0.2,
     ),
     # LightEmoNet from the shipped ferplus model toward half the FER+ votes, half the
     # probabilities of the wide teacher (``jobs.teacher``, trained where a GPU is; any

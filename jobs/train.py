@@ -22,6 +22,7 @@ from lightemo_video.model.augment import (
     augment_faces,
     epoch_indices,
     minority_mask,
+    mix_faces,
     oversample_targets,
 )
 from lightemo_video.model.data import FaceSet, class_weights, load_faces, stratified_split
@@ -132,7 +133,7 @@ def make_sequence(faces: FaceSet, weights: np.ndarray, recipe: Recipe, resumed_a
             if mask.any():
                 images[mask] = augment_faces(images[mask], rng, recipe.shift, recipe.erase)
             x = (images.astype(np.float32) / 255.0)[..., None]
-            return x, targets, weights[labels].astype(np.float32)
+            return mix_faces(x, targets, weights[labels].astype(np.float32), rng, recipe.mixup)
 
     return Augmented()
 

@@ -92,3 +92,29 @@ def augment_faces(
             warped[y : y + eh, x : x + ew] = rng.integers(0, 256, (eh, ew), dtype=np.uint8)
         out[i] = warped
     return out
+
+
+def mix_faces(
+    x: np.ndarray, targets: np.ndarray, weights: np.ndarray, rng: np.random.Generator, alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mixup: blend each face of a batch with another one, and its targets and loss weight
+    alike, so the model learns the space between expressions that crowd votes describe
+    (Zhang et al. 2018). Each face keeps the larger share (Beta(alpha, alpha), folded to
+    >= 0.5), so its own expression stays the one the batch is mostly about.
+
+    Args:
+        x: float32 (n, 48, 48, 1) faces in [0, 1].
+        targets: float32 (n, 7) label distributions.
+        weights: float32 (n,) per-face loss weights.
+        rng: source of randomness.
+        alpha: Beta parameter; 0 leaves the batch as it is.
+    """
+    if alpha <= 0 or len(x) < 2:
+        return x, targets, weights
+    share = rng.beta(alpha, alpha, len(x)).astype(np.float32)
+    share = np.maximum(share, 1.0 - share)
+    partner = rng.permutation(len(x))
+    mixed_x = share[:, None, None, None] * x + (1.0 - share[:, None, None, None]) * x[partner]
+    mixed_t = share[:, None] * targets + (1.0 - share[:, None]) * targets[partner]
+    mixed_w = share * weights + (1.0 - share) * weights[partner]
+    return mixed_x.astype(np.float32), mixed_t.astype(np.float32), mixed_w.astype(np.float32)

@@ -6,6 +6,7 @@ from lightemo_video.model.augment import (
     augment_faces,
     epoch_indices,
     minority_mask,
+    mix_faces,
     oversample_targets,
 )
 from lightemo_video.model.data import FaceSet, class_weights
@@ -104,3 +105,45 @@ def test_a_resumed_run_draws_afresh_and_an_uninterrupted_one_as_before():
     np.testing.assert_array_equal(fresh.order, again.order)  # reproducible
     np.testing.assert_array_equal(fresh[0][0], again[0][0])
     assert not np.array_equal(fresh.order, resumed.order)  # not epoch 1's draw once more
+
+
+def test_mixup_blends_faces_targets_and_weights_in_the_same_pairs():
+    rng = np.random.default_rng(3)
+    x = rng.random((7, 48, 48, 1)).astype(np.float32)
+    targets = np.eye(7, dtype=np.float32)  # one class per face: the targets name the pair
+    weights = np.arange(1, 8, dtype=np.float32)
+    blended = 0
+    for seed in range(5):
+        mixed_x, mixed_t, mixed_w = mix_faces(x, targets, weights, np.random.default_rng(seed), 0.2)
+        assert mixed_x.dtype == mixed_t.dtype == mixed_w.dtype == np.float32
+        np.testing.assert_allclose(mixed_t.sum(axis=1), 1.0, atol=1e-6)
+        for i in range(7):
+            share = mixed_t[i, i]
+            assert share >= 0.5 - 1e-6  # its own face leads the blend
+            j = int(np.argsort(mixed_t[i])[-2]) if share < 1 - 1e-6 else i
+            blended += j != i
+            np.testing.assert_allclose(mixed_x[i], share * x[i] + (1 - share) * x[j], atol=1e-5)
+            assert np.isclose(mixed_w[i], share * weights[i] + (1 - share) * weights[j], rtol=1e-5)
+    assert blended > 0
+
+
+def test_mixup_off_leaves_the_batch_as_it_is():
+    x = np.zeros((4, 48, 48, 1), np.float32)
+    t = np.eye(7, dtype=np.float32)[[0, 1, 2, 3]]
+    w = np.ones(4, np.float32)
+    out = mix_faces(x, t, w, np.random.default_rng(0), 0.0)
+    assert out[0] is x and out[1] is t and out[2] is w
+
+
+def test_a_mixup_recipe_trains_on_blended_batches():
+    pytest.importorskip("keras")
+    from lightemo_video.jobs.recipes import RECIPES
+    from lightemo_video.jobs.train import loss_weights, make_sequence
+
+    faces = _faces()
+    recipe = RECIPES["ferplus-pool-mixup-f32"].with_overrides(batch_size=32)
+    assert recipe.mixup > 0
+    sequence = make_sequence(faces, loss_weights(faces.labels, recipe.class_weighting), recipe)
+    _, targets, _ = sequence[0]
+    assert (np.count_nonzero(targets > 1e-6, axis=1) >= 2).any()  # one-hot labels came out blended
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, atol=1e-6)
