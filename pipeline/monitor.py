@@ -50,7 +50,7 @@ from lightemo_video.pipeline.outputs import (
     remove_stale_temps,
     write_json,
 )
-from lightemo_video.pipeline.plots import plot_timeline
+from lightemo_video.pipeline.plots import plot_timeline, prepare_plotting
 from lightemo_video.pipeline.records import FaceDetections
 from lightemo_video.pipeline.report import write_camera_report
 from lightemo_video.pipeline.sinks import write_table
@@ -190,6 +190,7 @@ class CameraMonitor:
         self.folder = self.output.work / self.stream_id
         self._uploads: BackgroundUploads | None = None
         self.stages = stages or Stages(replace(self.config.analyze, batch_frames=1))
+        prepare_plotting()  # before frames arrive, not at the first part
         self._source_factory = source_factory
         self._source: LiveSource | None = None
         self._stop = threading.Event()

@@ -169,6 +169,12 @@ def figure(width_in: float, height_in: float, layout: str | None = None) -> Figu
     return fig
 
 
+def prepare_plotting() -> None:
+    """Load matplotlib and draw one small figure now, so that a live camera's first plot
+    does not hold up its analysis loop while matplotlib loads (seconds on a busy CPU)."""
+    figure(1.0, 1.0).canvas.draw()
+
+
 def save_png(fig: Figure, path: Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", facecolor="white")
