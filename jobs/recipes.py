@@ -126,6 +126,15 @@ _FERPLUS_F32 = _PLUS.with_overrides(
     test_time_augmentation="flip",
 )
 
+# A second cosine cycle of the pooled-head FER+ model (see "ferplus-pool-restart-f32").
+_POOL_RESTART = _FERPLUS_F32.with_overrides(
+    architecture="lightemonet-pool",
+    epochs=12,
+    stop_patience=12,
+    learning_rate=2.5e-4,
+    init_from="model/weights/lightemonet-ferplus-pool.keras",
+)
+
 RECIPES: dict[str, Recipe] = {
     # Exactly the paper: batch 32, float32.
     "paper": Recipe(name="paper"),
@@ -237,24 +246,11 @@ RECIPES: dict[str, Recipe] = {
     ),
     # One more cosine cycle for the pooled head, at half its first rate: its fourth block
     # had only the first run's 16 epochs.
-    "ferplus-pool-restart-f32": _FERPLUS_F32.with_overrides(
-        name="ferplus-pool-restart-f32",
-        architecture="lightemonet-pool",
-        epochs=12,
-        stop_patience=12,
-        learning_rate=2.5e-4,
-        init_from="model/weights/lightemonet-ferplus-pool.keras",
-    ),
+    "ferplus-pool-restart-f32": _POOL_RESTART.with_overrides(name="ferplus-pool-restart-f32"),
     # The same cycle with mixup: pairs of faces blended with their vote distributions,
     # the in-between expressions FER+'s crowd votes already describe.
-    "ferplus-pool-mixup-f32": _FERPLUS_F32.with_overrides(
-        name="ferplus-pool-mixup-f32",
-        architecture="lightemonet-pool",
-        epochs=12,
-        stop_patience=12,
-        learning_rate=2.5e-4,
-        init_from="model/weights/lightemonet-ferplus-pool.keras",
-        mixup=0.2,
+    "ferplus-pool-mixup-f32": _POOL_RESTART.with_overrides(
+        name="ferplus-pool-mixup-f32", mixup=0.2
     ),
     # LightEmoNet from the shipped ferplus model toward half the FER+ votes, half the
     # probabilities of the wide teacher (``jobs.teacher``, trained where a GPU is; any
