@@ -10,7 +10,10 @@ of the convolution work, for CPUs where the full network misses the 1 ms per fac
 and a pooled-head variant: the same three blocks, a fourth of 256 filters at 6x6 without
 pooling, then global average pooling into the softmax instead of the 2.4M-parameter dense
 head (1,177,319 parameters). Its first three blocks keep LightEmoNet's layer names, so a
-trained LightEmoNet can start it (``jobs.train.start_from``).
+trained LightEmoNet can start it (``jobs.train.start_from``). The residual variant adds a
+residual block of two 256-filter convolutions whose last BatchNorm starts at zero: it begins
+as the identity, so a trained pooled-head model starts it computing exactly what it did
+(2,359,527 parameters, a third more work per face).
 """
 
 from __future__ import annotations
@@ -27,12 +30,15 @@ def build_lightemonet(
     filters: tuple[int, int, int] = (32, 64, 128),
     dense_units: int = 512,
     top_filters: tuple[int, ...] = (),
+    residual_blocks: int = 0,
     name: str = "lightemonet",
 ) -> keras.Model:
     """Return the uncompiled LightEmoNet model (the paper's widths unless told otherwise).
 
     ``top_filters`` adds blocks of two convolutions without pooling after the pooled ones;
-    ``dense_units=0`` replaces flatten + dense with global average pooling.
+    ``dense_units=0`` replaces flatten + dense with global average pooling;
+    ``residual_blocks`` adds blocks ``x + BN(conv(BN(conv(x))))`` (ReLU after each conv)
+    at the last width, each starting as the identity.
 
     Inputs are preprocessed faces (see ``model.preprocess.preprocess_faces``): float
     (batch, 48, 48, 1) in [0, 1]. Outputs are float32 class probabilities (batch, 7)
@@ -54,6 +60,16 @@ def build_lightemonet(
         if block <= len(filters):
             x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
         x = layers.Dropout(0.25, name=f"block{block}_dropout")(x)
+    for block in range(1, residual_blocks + 1):
+        branch = x
+        for conv in (1, 2):
+            branch = layers.Conv2D(
+                x.shape[-1], 3, padding="same", activation="relu", name=f"res{block}_conv{conv}"
+            )(branch)
+            branch = layers.BatchNormalization(
+                gamma_initializer="zeros" if conv == 2 else "ones", name=f"res{block}_bn{conv}"
+            )(branch)
+        x = layers.Add(name=f"res{block}_add")([x, branch])
     if dense_units:
         x = layers.Flatten(name="flatten")(x)
         x = layers.Dense(dense_units, activation="relu", name="dense")(x)
@@ -69,6 +85,12 @@ ARCHITECTURES: dict[str, dict] = {
     "lightemonet": {},
     "lightemonet-half": {"filters": (16, 32, 64), "dense_units": 256, "name": "lightemonet_half"},
     "lightemonet-pool": {"top_filters": (256,), "dense_units": 0, "name": "lightemonet_pool"},
+    "lightemonet-pool-res": {
+        "top_filters": (256,),
+        "dense_units": 0,
+        "residual_blocks": 1,
+        "name": "lightemonet_pool_res",
+    },
 }
 
 

@@ -56,10 +56,32 @@ def test_pooled_variant_trades_the_dense_head_for_a_fourth_block():
     np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_residual_variant_starts_as_the_pooled_model_it_grows_from(tmp_path):
+    from lightemo_video.jobs.train import start_from
+    from lightemo_video.model.architecture import build_architecture
+
+    pooled = build_architecture("lightemonet-pool")
+    rng = np.random.default_rng(1)
+    for layer in pooled.layers:  # a trained-looking model: nothing at its initial value
+        layer.set_weights([rng.normal(0.5, 0.2, w.shape).astype(np.float32) for w in layer.get_weights()])
+    model = build_architecture("lightemonet-pool-res")
+    assert model.count_params() == 2_359_527
+    assert model.get_layer("res1_add").output.shape == (None, 6, 6, 256)
+    path = tmp_path / "pooled.keras"
+    pooled.save(path)
+    start_from(model, path)
+    faces = rng.random((4, 48, 48, 1), dtype=np.float32)
+    np.testing.assert_allclose(
+        np.asarray(model(faces, training=False)), np.asarray(pooled(faces, training=False)), atol=1e-6
+    )
+    widths = [layer.filters for layer in model.layers if hasattr(layer, "filters")]
+    assert widths == [32, 32, 64, 64, 128, 128, 256, 256, 256, 256]
+
+
 def test_training_names_unknown_architectures_in_one_line():
     from lightemo_video.jobs.train import build_architecture
     from lightemo_video.model.errors import DataError
 
-    known = "lightemonet, lightemonet-half, lightemonet-pool"
+    known = "lightemonet, lightemonet-half, lightemonet-pool, lightemonet-pool-res"
     with pytest.raises(DataError, match=f"unknown architecture; known: {known}"):
         build_architecture("resnet")
