@@ -63,7 +63,8 @@ def test_residual_variant_starts_as_the_pooled_model_it_grows_from(tmp_path):
     pooled = build_architecture("lightemonet-pool")
     rng = np.random.default_rng(1)
     for layer in pooled.layers:  # a trained-looking model: nothing at its initial value
-        layer.set_weights([rng.normal(0.5, 0.2, w.shape).astype(np.float32) for w in layer.get_weights()])
+        weights = layer.get_weights()
+        layer.set_weights([rng.normal(0.5, 0.2, w.shape).astype(np.float32) for w in weights])
     model = build_architecture("lightemonet-pool-res")
     assert model.count_params() == 2_359_527
     assert model.get_layer("res1_add").output.shape == (None, 6, 6, 256)
@@ -71,9 +72,8 @@ def test_residual_variant_starts_as_the_pooled_model_it_grows_from(tmp_path):
     pooled.save(path)
     start_from(model, path)
     faces = rng.random((4, 48, 48, 1), dtype=np.float32)
-    np.testing.assert_allclose(
-        np.asarray(model(faces, training=False)), np.asarray(pooled(faces, training=False)), atol=1e-6
-    )
+    grown, before = model(faces, training=False), pooled(faces, training=False)
+    np.testing.assert_allclose(np.asarray(grown), np.asarray(before), atol=1e-6)
     widths = [layer.filters for layer in model.layers if hasattr(layer, "filters")]
     assert widths == [32, 32, 64, 64, 128, 128, 256, 256, 256, 256]
 
