@@ -263,6 +263,17 @@ RECIPES: dict[str, Recipe] = {
         init_from="model/weights/lightemonet-ferplus-pool-r2.keras",
         test_time_augmentation="none",
     ),
+    # The pooled head widened by half in its last two blocks (192, 384 filters), starting
+    # as the second cycle (``model.widen``), for 16 more epochs; one pass per face, as
+    # the residual variant, to stay within the detector's cost.
+    "ferplus-pool-wide-f32": _POOL_RESTART.with_overrides(
+        name="ferplus-pool-wide-f32",
+        architecture="lightemonet-pool-wide",
+        epochs=16,
+        stop_patience=16,
+        init_from="model/weights/lightemonet-ferplus-pool-r2.keras",
+        test_time_augmentation="none",
+    ),
     # LightEmoNet from the shipped ferplus model toward half the FER+ votes, half the
     # probabilities of the wide teacher (``jobs.teacher``, trained where a GPU is; any
     # machine can run it, slowly), as it wrote them: running that network here would cost

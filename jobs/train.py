@@ -77,27 +77,23 @@ def teacher_files(recipe: Recipe) -> list[Path]:
     return [repo_path(name) for name in named]
 
 
-def start_from(model, path: Path) -> None:
-    """Copy the weights of a trained model into ``model``, layer by layer where name and
-    shapes agree: all of them for the same architecture, the shared blocks for a variant
-    (the rest keep their fresh weights)."""
+def start_from(model, path: Path, seed: int = 0) -> None:
+    """Copy the weights of a trained model into ``model``, layer by layer where the names
+    agree: all of them for the same architecture, the shared blocks for a variant (the
+    rest keep their fresh weights), widened where the variant has more filters
+    (``model.widen``)."""
     import keras
+    from lightemo_video.model.widen import grow_into
 
     path = repo_path(path)
     if not path.is_file():
         raise DataError(path, "no such model to start from (--init-from)")
-    trained = {layer.name: layer for layer in keras.models.load_model(path, compile=False).layers}
-    copied = 0
+    trained = keras.models.load_model(path, compile=False)
+    copied = grow_into(model, trained, np.random.default_rng(seed))
     layers = [layer for layer in model.layers if layer.weights]
-    for layer in layers:
-        source = trained.get(layer.name)
-        shapes = [w.shape for w in layer.weights]
-        if source is not None and [w.shape for w in source.weights] == shapes:
-            layer.set_weights(source.get_weights())
-            copied += 1
     if not copied:
         raise DataError(path, "its layers do not match the recipe's architecture")
-    log.info("starting from the weights of %s (%d of %d layers)", path, copied, len(layers))
+    log.info("starting from the weights of %s (%d of %d layers)", path, len(copied), len(layers))
 
 
 def make_sequence(faces: FaceSet, weights: np.ndarray, recipe: Recipe, resumed_after: int = 0):
@@ -240,7 +236,7 @@ def train(
 
     model = build_architecture(recipe.architecture)
     if recipe.init_from and not (run_dir / "backup").exists():  # a resumed run has its own
-        start_from(model, Path(recipe.init_from))
+        start_from(model, Path(recipe.init_from), seed=recipe.seed)
     sequence = make_sequence(train_set, weights, recipe, resumed_after=done)
     learning_rate = recipe.learning_rate
     if recipe.schedule == "cosine":

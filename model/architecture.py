@@ -13,7 +13,9 @@ head (1,177,319 parameters). Its first three blocks keep LightEmoNet's layer nam
 trained LightEmoNet can start it (``jobs.train.start_from``). The residual variant adds a
 residual block of two 256-filter convolutions whose last BatchNorm starts at zero: it begins
 as the identity, so a trained pooled-head model starts it computing exactly what it did
-(2,359,527 parameters, a third more work per face).
+(2,359,527 parameters, a third more work per face). The wide variant has half as many
+filters again in the last two blocks (192, 384): 2,507,239 parameters, about 1.6x the
+pooled model's work per face; ``model.widen`` starts it from a trained pooled model.
 """
 
 from __future__ import annotations
@@ -90,6 +92,12 @@ ARCHITECTURES: dict[str, dict] = {
         "dense_units": 0,
         "residual_blocks": 1,
         "name": "lightemonet_pool_res",
+    },
+    "lightemonet-pool-wide": {
+        "filters": (32, 64, 192),
+        "top_filters": (384,),
+        "dense_units": 0,
+        "name": "lightemonet_pool_wide",
     },
 }
 

@@ -78,10 +78,34 @@ def test_residual_variant_starts_as_the_pooled_model_it_grows_from(tmp_path):
     assert widths == [32, 32, 64, 64, 128, 128, 256, 256, 256, 256]
 
 
+def test_wide_variant_starts_close_to_the_pooled_model_it_widens(tmp_path):
+    from lightemo_video.jobs.train import start_from
+    from lightemo_video.model.architecture import build_architecture
+
+    pooled = build_architecture("lightemonet-pool")
+    rng = np.random.default_rng(2)
+    for layer in pooled.layers:
+        weights = layer.get_weights()
+        layer.set_weights([rng.normal(0.5, 0.2, w.shape).astype(np.float32) for w in weights])
+    model = build_architecture("lightemonet-pool-wide")
+    assert model.count_params() == 2_507_239
+    path = tmp_path / "pooled.keras"
+    pooled.save(path)
+    start_from(model, path)
+    faces = rng.random((4, 48, 48, 1), dtype=np.float32)
+    grown, before = model(faces, training=False), pooled(faces, training=False)
+    np.testing.assert_allclose(np.asarray(grown), np.asarray(before), atol=0.02)
+    widths = [layer.filters for layer in model.layers if hasattr(layer, "filters")]
+    assert widths == [32, 32, 64, 64, 192, 192, 384, 384]
+
+
 def test_training_names_unknown_architectures_in_one_line():
     from lightemo_video.jobs.train import build_architecture
     from lightemo_video.model.errors import DataError
 
-    known = "lightemonet, lightemonet-half, lightemonet-pool, lightemonet-pool-res"
+    known = (
+        "lightemonet, lightemonet-half, lightemonet-pool, lightemonet-pool-res, "
+        "lightemonet-pool-wide"
+    )
     with pytest.raises(DataError, match=f"unknown architecture; known: {known}"):
         build_architecture("resnet")
