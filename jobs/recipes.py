@@ -271,6 +271,10 @@ RECIPES: dict[str, Recipe] = {
     "ferplus-pool-wide-f32": _POOL_GROWN.with_overrides(
         name="ferplus-pool-wide-f32", architecture="lightemonet-pool-wide"
     ),
+    # The second cycle looking at its faces enlarged to 64x64 (the same weights, finer maps).
+    "ferplus-pool-up64-f32": _POOL_GROWN.with_overrides(
+        name="ferplus-pool-up64-f32", architecture="lightemonet-pool-up64"
+    ),
     # LightEmoNet from the shipped ferplus model toward half the FER+ votes, half the
     # probabilities of the wide teacher (``jobs.teacher``, trained where a GPU is; any
     # machine can run it, slowly), as it wrote them: running that network here would cost

@@ -16,6 +16,9 @@ as the identity, so a trained pooled-head model starts it computing exactly what
 (2,359,527 parameters, a third more work per face). The wide variant has half as many
 filters again in the last two blocks (192, 384): 2,507,239 parameters, about 1.6x the
 pooled model's work per face; ``model.widen`` starts it from a trained pooled model.
+The upscaled variant is the pooled model looking at its 48x48 face enlarged to 64x64 inside
+the network (bilinear): the same weights, finer feature maps (8x8 at the top instead of
+6x6) for about 1.8x the work; callers still give it 48x48 faces.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def build_lightemonet(
     dense_units: int = 512,
     top_filters: tuple[int, ...] = (),
     residual_blocks: int = 0,
+    upscale: int = 0,
     name: str = "lightemonet",
 ) -> keras.Model:
     """Return the uncompiled LightEmoNet model (the paper's widths unless told otherwise).
@@ -40,7 +44,8 @@ def build_lightemonet(
     ``top_filters`` adds blocks of two convolutions without pooling after the pooled ones;
     ``dense_units=0`` replaces flatten + dense with global average pooling;
     ``residual_blocks`` adds blocks ``x + BN(conv(BN(conv(x))))`` (ReLU after each conv)
-    at the last width, each starting as the identity.
+    at the last width, each starting as the identity; ``upscale`` resizes the face to that
+    size first (bilinear), so the convolutions see it larger.
 
     Inputs are preprocessed faces (see ``model.preprocess.preprocess_faces``): float
     (batch, 48, 48, 1) in [0, 1]. Outputs are float32 class probabilities (batch, 7)
@@ -53,6 +58,8 @@ def build_lightemonet(
     """
     inputs = keras.Input(shape=input_shape, name="face")
     x = inputs
+    if upscale:
+        x = layers.Resizing(upscale, upscale, interpolation="bilinear", name="upscale")(x)
     for block, width in enumerate(filters + top_filters, start=1):
         for conv in (1, 2):
             x = layers.Conv2D(
@@ -98,6 +105,12 @@ ARCHITECTURES: dict[str, dict] = {
         "top_filters": (384,),
         "dense_units": 0,
         "name": "lightemonet_pool_wide",
+    },
+    "lightemonet-pool-up64": {
+        "top_filters": (256,),
+        "dense_units": 0,
+        "upscale": 64,
+        "name": "lightemonet_pool_up64",
     },
 }
 

@@ -99,13 +99,41 @@ def test_wide_variant_starts_close_to_the_pooled_model_it_widens(tmp_path):
     assert widths == [32, 32, 64, 64, 192, 192, 384, 384]
 
 
+def test_upscaled_variant_is_the_pooled_model_on_a_larger_face(tmp_path):
+    import tensorflow as tf
+    from lightemo_video.jobs.train import start_from
+    from lightemo_video.model.architecture import build_architecture, build_lightemonet
+
+    pooled = build_architecture("lightemonet-pool")
+    rng = np.random.default_rng(3)
+    for layer in pooled.layers:
+        weights = layer.get_weights()
+        layer.set_weights([rng.normal(0.5, 0.2, w.shape).astype(np.float32) for w in weights])
+    model = build_architecture("lightemonet-pool-up64")
+    assert model.count_params() == pooled.count_params()
+    assert model.input_shape == (None, 48, 48, 1)
+    assert model.get_layer("block4_conv2").output.shape == (None, 8, 8, 256)
+    path = tmp_path / "pooled.keras"
+    pooled.save(path)
+    start_from(model, path)
+    at_64 = build_lightemonet(input_shape=(64, 64, 1), top_filters=(256,), dense_units=0)
+    at_64.set_weights(pooled.get_weights())
+    faces = rng.random((4, 48, 48, 1), dtype=np.float32)
+    enlarged = tf.image.resize(faces, (64, 64), method="bilinear")
+    np.testing.assert_allclose(
+        np.asarray(model(faces, training=False)), np.asarray(at_64(enlarged, training=False)),
+        atol=1e-5,
+    )
+    assert not np.allclose(np.asarray(model(faces)), np.asarray(pooled(faces)), atol=1e-3)
+
+
 def test_training_names_unknown_architectures_in_one_line():
     from lightemo_video.jobs.train import build_architecture
     from lightemo_video.model.errors import DataError
 
     known = (
         "lightemonet, lightemonet-half, lightemonet-pool, lightemonet-pool-res, "
-        "lightemonet-pool-wide"
+        "lightemonet-pool-wide, lightemonet-pool-up64"
     )
     with pytest.raises(DataError, match=f"unknown architecture; known: {known}"):
         build_architecture("resnet")
