@@ -164,9 +164,12 @@ def peer_fps(python: str, clip: Path, script: Path) -> dict:
     with tempfile.TemporaryDirectory() as scratch:  # fer writes data.csv into its cwd
         done = subprocess.run(
             [python, str(script.resolve()), str(clip.resolve())],
-            capture_output=True, text=True, check=True, cwd=scratch,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=scratch,
         )
-    line = next(l for l in done.stdout.splitlines() if l.startswith("fer "))
+    line = next(text for text in done.stdout.splitlines() if text.startswith("fer "))
     fields = dict(item.split("=") for item in line.split()[1:])
     return {k: float(v) for k, v in fields.items()}
 
@@ -188,7 +191,11 @@ def bench(
 
     info = probe_video(clip)
     config = AnalyzeConfig(
-        sample_fps=0, segment_frames=128, model=model, tta=tta, **({"detector": detector} if detector else {})
+        sample_fps=0,
+        segment_frames=128,
+        model=model,
+        tta=tta,
+        **({"detector": detector} if detector else {}),
     )
     config.fingerprint()  # a bad --model or --tta fails here, in one line, before Ray starts
     result = {
@@ -210,9 +217,13 @@ def bench(
     finally:
         ray.shutdown()
     if peer_python:
-        script = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "peer_fer_video.py"
+        script = (
+            Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "peer_fer_video.py"
+        )
         result["fer_peer"] = peer_fps(peer_python, clip, script)
-        result["speedup_vs_fer"] = round(result["analyze"]["frames_per_s"] / result["fer_peer"]["fps"], 1)
+        result["speedup_vs_fer"] = round(
+            result["analyze"]["frames_per_s"] / result["fer_peer"]["fps"], 1
+        )
     write_json(out_dir / "bench.json", result)
     return result
 
@@ -225,8 +236,22 @@ def concat_clip(clip: Path, repeats: int, folder: Path) -> Path:
     listing.write_text(f"file '{quoted}'\n" * repeats)
     target = folder / f"{Path(clip).stem}-x{repeats}{Path(clip).suffix}"
     subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-         "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(target)],
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            str(listing),
+            "-c",
+            "copy",
+            str(target),
+        ],
         check=True,
     )
     return target
@@ -261,13 +286,15 @@ def scaling(
                 run = analyze_fps(long, config)
             finally:
                 ray.shutdown()
-            runs.append({
-                "workers": workers,
-                "seconds": run["seconds"],
-                "video_frames_per_s": round(info.frame_count / run["seconds"], 1),
-                "analysed_frames_per_s": run["frames_per_s"],
-                "realtime_factor": round(info.duration_s / run["seconds"], 2),
-            })
+            runs.append(
+                {
+                    "workers": workers,
+                    "seconds": run["seconds"],
+                    "video_frames_per_s": round(info.frame_count / run["seconds"], 1),
+                    "analysed_frames_per_s": run["frames_per_s"],
+                    "realtime_factor": round(info.duration_s / run["seconds"], 2),
+                }
+            )
     one = runs[0]["video_frames_per_s"] / runs[0]["workers"]
     for run in runs:
         run["efficiency"] = round(run["video_frames_per_s"] / (run["workers"] * one), 3)

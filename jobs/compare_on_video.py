@@ -43,8 +43,19 @@ def compare(models: list[str], clips: list[Path], out: Path, sample_fps: float) 
     for model in models:
         folder = out / model.replace("/", "_")
         subprocess.run(
-            [sys.executable, "-m", "lightemo_video.cli", "analyze", *map(str, clips), "--out", str(folder),
-             "--model", model, "--sample-fps", str(sample_fps)],
+            [
+                sys.executable,
+                "-m",
+                "lightemo_video.cli",
+                "analyze",
+                *map(str, clips),
+                "--out",
+                str(folder),
+                "--model",
+                model,
+                "--sample-fps",
+                str(sample_fps),
+            ],
             check=True,
         )
         for clip in clips:

@@ -2,7 +2,8 @@
 scores, confusion matrix, size on disk, single-image latency and batched throughput.
 
 Run as ``lightemo-video evaluate --data ../shared/datasets/fer2013/test`` (the shipped
-default model, both its .keras and int8 .tflite files) or ``python -m lightemo_video.jobs.evaluate``.
+default model, both its .keras and int8 .tflite files) or
+``python -m lightemo_video.jobs.evaluate``.
 """
 
 from __future__ import annotations
@@ -171,9 +172,14 @@ def evaluate(
     }
     out_dir = Path(out_dir)
     write_json(out_dir / "metrics.json", metrics)
-    plot_confusion(np.asarray(primary["confusion_matrix"]), out_dir / "confusion_matrix.png",
-                   title=f"{primary['file']}: accuracy {primary['accuracy']:.3f} on {data.name}")
-    key = ("validation" if validation else "publictest") + ("_ferplus" if labels == "ferplus" else "")
+    plot_confusion(
+        np.asarray(primary["confusion_matrix"]),
+        out_dir / "confusion_matrix.png",
+        title=f"{primary['file']}: accuracy {primary['accuracy']:.3f} on {data.name}",
+    )
+    key = ("validation" if validation else "publictest") + (
+        "_ferplus" if labels == "ferplus" else ""
+    )
     if write_card:
         if not card_path.is_file():
             raise ModelError(card_path, "no model card to write the figures into")
@@ -182,8 +188,12 @@ def evaluate(
         write_model_report(card_path, out_dir / "metrics.json", out_dir / "model_report.html")
         trained = json.loads(card_path.read_text()).get("labels", "fer2013")
         scored_on = "ferplus" if trained == "ferplus" else "fer2013"  # fer2013+ferplus: FER2013's
-        if write_card and not validation and labels == scored_on:  # the shipped report: its own labels
-            write_model_report(card_path, out_dir / "metrics.json", card_path.with_suffix(".report.html"))
+        if (
+            write_card and not validation and labels == scored_on
+        ):  # the shipped report: its own labels
+            write_model_report(
+                card_path, out_dir / "metrics.json", card_path.with_suffix(".report.html")
+            )
     return metrics
 
 
@@ -197,10 +207,13 @@ def confidence_gap(confidence: np.ndarray, right: np.ndarray, bins: int = 15) ->
     weighted by their share of predictions (expected calibration error)."""
     which = np.clip((np.asarray(confidence) * bins).astype(int), 0, bins - 1)
     right = np.asarray(right, dtype=float)
-    return float(sum(
-        (which == b).mean() * abs(confidence[which == b].mean() - right[which == b].mean())
-        for b in range(bins) if (which == b).any()
-    ))
+    return float(
+        sum(
+            (which == b).mean() * abs(confidence[which == b].mean() - right[which == b].mean())
+            for b in range(bins)
+            if (which == b).any()
+        )
+    )
 
 
 def log_loss(probs: np.ndarray, labels: np.ndarray, temperature: float) -> float:
@@ -215,12 +228,16 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
     """The temperature (0.05-10) that minimises the log-loss of ``labels``."""
     from scipy.optimize import minimize_scalar
 
-    best = minimize_scalar(lambda t: log_loss(probs, labels, t), bounds=(0.05, 10.0), method="bounded")
+    best = minimize_scalar(
+        lambda t: log_loss(probs, labels, t), bounds=(0.05, 10.0), method="bounded"
+    )
     return round(float(best.x), 4)
 
 
 def calibrate(
-    data: str | Path, model: str | None = None, ferplus_dir: str | Path = DEFAULT_FERPLUS_DIR,
+    data: str | Path,
+    model: str | None = None,
+    ferplus_dir: str | Path = DEFAULT_FERPLUS_DIR,
     write_card: bool = True,
 ) -> dict:
     """Fit the temperature that makes a shipped model's confidence honest, on the
@@ -232,7 +249,11 @@ def calibrate(
     path = resolve_model(model)
     card_path = card_file(path)
     faces = validation_slice(Path(data), path)
-    trained = json.loads(card_path.read_text()).get("labels", "fer2013") if card_path.is_file() else "fer2013"
+    trained = (
+        json.loads(card_path.read_text()).get("labels", "fer2013")
+        if card_path.is_file()
+        else "fer2013"
+    )
     if trained == "ferplus":
         faces = ferplus_labels(faces, ferplus_dir)
     tta = test_time_augmentation(path)
@@ -286,11 +307,25 @@ def validation_slice(data: Path, model_file: Path) -> FaceSet:
 def _store_in_card(card_path: Path, data: Path, metrics: dict, key: str) -> None:
     card = json.loads(card_path.read_text())
     summary = {
-        fmt: {k: m[k] for k in ("accuracy", "macro_f1", "per_class", "size_bytes", "latency", "throughput_images_per_s", "test_time_augmentation")}
+        fmt: {
+            k: m[k]
+            for k in (
+                "accuracy",
+                "macro_f1",
+                "per_class",
+                "size_bytes",
+                "latency",
+                "throughput_images_per_s",
+                "test_time_augmentation",
+            )
+        }
         for fmt, m in metrics["formats"].items()
     }
     card.setdefault("metrics", {})[key] = {
-        "data": str(data), "images": metrics["images"], "machine": metrics["machine"], **summary
+        "data": str(data),
+        "images": metrics["images"],
+        "machine": metrics["machine"],
+        **summary,
     }
     write_json(card_path, card)
 

@@ -2,7 +2,8 @@
 are computed once (the task's work), then replayed through tracker settings (the driver's
 work), so every setting sees the same boxes. Results go in ``jobs/tracking_report.md``.
 
-Run: ``python -m lightemo_video.jobs.measure_reid CACHE_DIR [--bench BENCH_DIR] [--clips CLIP ...]``.
+Run:
+``python -m lightemo_video.jobs.measure_reid CACHE_DIR [--bench BENCH_DIR] [--clips CLIP ...]``.
 """
 
 from __future__ import annotations

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from lightemo_video.model.labels import EMOTIONS
-from lightemo_video.pipeline.outputs import atomic_path
-from lightemo_video.pipeline.outputs import read_json, write_text
+from lightemo_video.pipeline.outputs import atomic_path, read_json, write_text
 from lightemo_video.pipeline.plots import figure
 from lightemo_video.pipeline.report import (
     emotion_chip,
@@ -52,7 +51,8 @@ def write_model_report(card_path: Path, metrics_path: Path | None, out: Path) ->
             for c, s in metrics.get("per_class", {}).items()
         ]
         parts += [
-            f"<h2>Evaluation: {escape_html(metrics.get('file', name))} on {escape_html(metrics.get('images', '?'))} "
+            f"<h2>Evaluation: {escape_html(metrics.get('file', name))} on "
+            f"{escape_html(metrics.get('images', '?'))} "
             f"images of {escape_html(metrics.get('data', '?'))}</h2>",
             f"<p>accuracy {metrics.get('accuracy', float('nan')):.4f}, "
             f"macro-F1 {metrics.get('macro_f1', float('nan')):.4f}</p>",
@@ -116,8 +116,15 @@ def plot_confusion(cm: np.ndarray, path: Path, title: str) -> Path:
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(cm)):
         for j in range(len(cm)):
-            ax.text(j, i, f"{share[i, j]:.2f}\n{cm[i, j]}", ha="center", va="center", fontsize=7,
-                    color="white" if share[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{share[i, j]:.2f}\n{cm[i, j]}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if share[i, j] > 0.5 else "black",
+            )
     ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, rotation=45, ha="right")
     ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
     ax.set_xlabel("predicted")

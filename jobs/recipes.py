@@ -201,7 +201,9 @@ RECIPES: dict[str, Recipe] = {
     # work) for CPUs without AMX, where the full network takes 2-3 ms per face; trained from
     # scratch toward half its labels, half the default model's probabilities. float32 at
     # batch 64; one pass per face (no flip) to stay within 1 ms on an AVX2 CPU.
-    "half-distill-f32": _HALF.with_overrides(name="half-distill-f32", epochs=36, stop_patience=36, erase=0.25),
+    "half-distill-f32": _HALF.with_overrides(
+        name="half-distill-f32", epochs=36, stop_patience=36, erase=0.25
+    ),
     # One more cosine cycle for the half-width model, without random erasing: its first
     # run ended with training accuracy (56%) well below validation accuracy (60%).
     "half-anneal-f32": _HALF.with_overrides(

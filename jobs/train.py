@@ -125,7 +125,9 @@ def make_sequence(faces: FaceSet, weights: np.ndarray, recipe: Recipe, resumed_a
             idx = self.order[i * recipe.batch_size : (i + 1) * recipe.batch_size]
             images, labels = faces.images[idx].copy(), faces.labels[idx]
             targets = eye[labels] if faces.targets is None else faces.targets[idx]
-            mask = minority_mask(labels) if recipe.augment == "minority" else np.ones(len(idx), bool)
+            mask = (
+                minority_mask(labels) if recipe.augment == "minority" else np.ones(len(idx), bool)
+            )
             if mask.any():
                 images[mask] = augment_faces(images[mask], rng, recipe.shift, recipe.erase)
             x = (images.astype(np.float32) / 255.0)[..., None]
@@ -206,7 +208,8 @@ def train(
     if recipe.precision == "mixed_bfloat16" and not has_fast_bf16(machine):
         log.warning(
             "%s has no bf16 hardware (AMX/AVX512-BF16): mixed_bfloat16 is emulated and runs "
-            "several times slower than --precision float32", machine["cpu"]
+            "several times slower than --precision float32",
+            machine["cpu"],
         )
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     done = len(_read_history(run_dir / "history.csv"))  # epochs behind a resumed run
@@ -221,8 +224,13 @@ def train(
     train_idx, val_idx = stratified_split(faces.labels, recipe.val_fraction, seed=recipe.seed)
     train_set, val_set = faces.subset(train_idx), faces.subset(val_idx)
     if recipe.labels == "ferplus":  # relabel after the split: the same validation images
-        train_set, val_set = ferplus_labels(train_set, ferplus_dir), ferplus_labels(val_set, ferplus_dir)
-    elif recipe.labels == "fer2013+ferplus":  # validation keeps FER2013's labels: selection is on them
+        train_set, val_set = (
+            ferplus_labels(train_set, ferplus_dir),
+            ferplus_labels(val_set, ferplus_dir),
+        )
+    elif (
+        recipe.labels == "fer2013+ferplus"
+    ):  # validation keeps FER2013's labels: selection is on them
         train_set = blend_ferplus(train_set, ferplus_dir, recipe.ferplus_share)
     if teachers:
         shown = ", ".join(map(str, teachers))
@@ -250,7 +258,11 @@ def train(
     )
     best_path = run_dir / "best.keras"
     # A resumed run keeps best.keras unless a later epoch beats every epoch logged so far.
-    logged = [row["val_accuracy"] for row in _read_history(run_dir / "history.csv") if "val_accuracy" in row]
+    logged = [
+        row["val_accuracy"]
+        for row in _read_history(run_dir / "history.csv")
+        if "val_accuracy" in row
+    ]
     best_so_far = max(logged) if logged and best_path.exists() else None
     plateau = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", factor=0.5, patience=recipe.lr_patience, verbose=1
@@ -262,7 +274,9 @@ def train(
             monitor="val_accuracy", patience=recipe.stop_patience, restore_best_weights=True
         ),
         keras.callbacks.ModelCheckpoint(
-            str(best_path), monitor="val_accuracy", save_best_only=True,
+            str(best_path),
+            monitor="val_accuracy",
+            save_best_only=True,
             initial_value_threshold=best_so_far,
         ),
         _epoch_timer_class()(),  # before CSVLogger, so each row records its epoch's seconds
@@ -331,7 +345,11 @@ def train(
 
 def _targets(faces: FaceSet) -> np.ndarray:
     """Training targets: the label distributions, or one-hot labels."""
-    return faces.targets if faces.targets is not None else np.eye(NUM_CLASSES, dtype=np.float32)[faces.labels]
+    return (
+        faces.targets
+        if faces.targets is not None
+        else np.eye(NUM_CLASSES, dtype=np.float32)[faces.labels]
+    )
 
 
 def _read_history(path: Path) -> list[dict]:

@@ -18,7 +18,9 @@ boxes (Hungarian, IoU), and separately classifies the true boxes directly ("orac
 so detector misses and classifier errors are never confused.
 
 Example:
-    >>> build_benchmark(Path("../shared/datasets/fer2013"), Path("outputs/video-bench/validation"), "validation")
+    >>> build_benchmark(
+    ...     Path("../shared/datasets/fer2013"), Path("outputs/video-bench/validation"), "validation"
+    ... )
     >>> score_benchmark(Path("outputs/video-bench/validation"), AnalyzeConfig(model="ferplus"))
 """
 
@@ -66,7 +68,9 @@ class BenchmarkSpec:
 # ----- building ---------------------------------------------------------------------------
 
 
-def benchmark_faces(data: Path, split: str, ferplus_dir: Path = DEFAULT_FERPLUS_DIR) -> tuple[FaceSet, np.ndarray]:
+def benchmark_faces(
+    data: Path, split: str, ferplus_dir: Path = DEFAULT_FERPLUS_DIR
+) -> tuple[FaceSet, np.ndarray]:
     """The faces a split draws from, and their FER+ plurality labels (-1 where FER+ has none).
 
     ``validation`` is the slice of FER2013 train that shipped models are selected on
@@ -89,7 +93,10 @@ def benchmark_faces(data: Path, split: str, ferplus_dir: Path = DEFAULT_FERPLUS_
 
 
 def build_benchmark(
-    data: Path, out_dir: Path, split: str, spec: BenchmarkSpec = BenchmarkSpec(),
+    data: Path,
+    out_dir: Path,
+    split: str,
+    spec: BenchmarkSpec = BenchmarkSpec(),
     ferplus_dir: Path = DEFAULT_FERPLUS_DIR,
 ) -> Path:
     """Render ``spec.clips`` clips (``clip-NNN.mp4``) and ``truth.parquet`` into ``out_dir``."""
@@ -101,9 +108,14 @@ def build_benchmark(
     for clip in range(spec.clips):
         rows = _render_clip(out_dir / f"clip-{clip:03d}.mp4", faces, by_class, spec, rng)
         for row in rows:
-            row.update(video_id=f"clip-{clip:03d}", label=EMOTIONS[faces.labels[row["image"]]],
-                       label_ferplus=EMOTIONS[ferplus[row["image"]]] if ferplus[row["image"]] >= 0 else None,
-                       image=faces.names[row["image"]])
+            row.update(
+                video_id=f"clip-{clip:03d}",
+                label=EMOTIONS[faces.labels[row["image"]]],
+                label_ferplus=EMOTIONS[ferplus[row["image"]]]
+                if ferplus[row["image"]] >= 0
+                else None,
+                image=faces.names[row["image"]],
+            )
         truth += rows
     pd.DataFrame(truth).to_parquet(out_dir / TRUTH_FILE, index=False)
     write_json(out_dir / "benchmark.json", {"split": split, "data": str(data), **asdict(spec)})
@@ -123,9 +135,14 @@ class _Person:
     holds: list[tuple[float, int]]  # (start s, face image index)
 
 
-def _render_clip(path: Path, faces: FaceSet, by_class: list, spec: BenchmarkSpec, rng) -> list[dict]:
+def _render_clip(
+    path: Path, faces: FaceSet, by_class: list, spec: BenchmarkSpec, rng
+) -> list[dict]:
     frames = round(spec.seconds * spec.fps)
-    people = [_person(spec, faces, by_class, rng) for _ in range(int(rng.integers(1, spec.max_people + 1)))]
+    people = [
+        _person(spec, faces, by_class, rng)
+        for _ in range(int(rng.integers(1, spec.max_people + 1)))
+    ]
     if len(people) > 1 and rng.random() < 0.5:  # two of them walk towards each other and cross
         a, b = people[0], people[1]
         a.x, a.vx, b.x, b.vx = 0.05 * spec.width, 50.0, 0.75 * spec.width, -50.0
@@ -143,13 +160,28 @@ def _render_clip(path: Path, faces: FaceSet, by_class: list, spec: BenchmarkSpec
             pan = int(8 * math.sin(t / 3))
             image = np.roll(background, pan, axis=1).copy()
             owner = np.zeros(image.shape[:2], np.int16)  # who is in front at each pixel
-            boxes = [_draw_person(image, owner, pid + 1, person, faces, t, spec, rng)
-                     for pid, person in enumerate(people)]
+            boxes = [
+                _draw_person(image, owner, pid + 1, person, faces, t, spec, rng)
+                for pid, person in enumerate(people)
+            ]
             for pid, (person, box) in enumerate(zip(people, boxes, strict=True)):
                 x, y, w, h = box
-                if w * h >= 0.6 * person.size**2 and (owner[y:y + h, x:x + w] == pid + 1).mean() >= 0.6:
-                    rows.append({"frame_index": i, "timestamp_s": t, "face": pid + 1,
-                                 "x": x, "y": y, "w": w, "h": h, "image": _image_at(person, t)})
+                if (
+                    w * h >= 0.6 * person.size**2
+                    and (owner[y : y + h, x : x + w] == pid + 1).mean() >= 0.6
+                ):
+                    rows.append(
+                        {
+                            "frame_index": i,
+                            "timestamp_s": t,
+                            "face": pid + 1,
+                            "x": x,
+                            "y": y,
+                            "w": w,
+                            "h": h,
+                            "image": _image_at(person, t),
+                        }
+                    )
             gain = 1 + light[0] * math.sin(2 * math.pi * light[1] * t)
             image = cv2.convertScaleAbs(image, alpha=gain)
             if blur > 0.3:
@@ -163,7 +195,9 @@ def _render_clip(path: Path, faces: FaceSet, by_class: list, spec: BenchmarkSpec
 def _person(spec: BenchmarkSpec, faces: FaceSet, by_class: list, rng) -> _Person:
     size = float(rng.uniform(*spec.face_px))
     leaves = rng.random() < 0.3
-    bounds = (-1.2 * size, spec.width + 0.2 * size) if leaves else (0.1 * size, spec.width - 1.1 * size)
+    bounds = (
+        (-1.2 * size, spec.width + 0.2 * size) if leaves else (0.1 * size, spec.width - 1.1 * size)
+    )
     holds, t = [], 0.0
     while t < spec.seconds:
         k = EMOTIONS.index("neutral") if rng.random() < 0.25 else int(rng.integers(NUM_CLASSES))
@@ -174,11 +208,15 @@ def _person(spec: BenchmarkSpec, faces: FaceSet, by_class: list, rng) -> _Person
     return _Person(
         size,
         float(rng.uniform(max(bounds[0], 0), max(bounds[1], 1) - size * 0.1)),
-        float(rng.uniform(0.15 * spec.height, max(0.15 * spec.height + 1, spec.height - 1.9 * size))),
+        float(
+            rng.uniform(0.15 * spec.height, max(0.15 * spec.height + 1, spec.height - 1.9 * size))
+        ),
         float(rng.uniform(-40, 40)) * (2.5 if leaves else 1),
         float(rng.uniform(-8, 8)),
         bounds,
-        np.array([rng.uniform(0.7, 0.85), rng.uniform(0.82, 0.92), rng.uniform(1.0, 1.12)], np.float32),
+        np.array(
+            [rng.uniform(0.7, 0.85), rng.uniform(0.82, 0.92), rng.uniform(1.0, 1.12)], np.float32
+        ),
         int(rng.integers(15, 80)),
         holds,
     )
@@ -188,7 +226,9 @@ def _image_at(person: _Person, t: float) -> int:
     return [image for start, image in person.holds if start <= t][-1]
 
 
-def _draw_person(image, owner, pid: int, person: _Person, faces: FaceSet, t: float, spec: BenchmarkSpec, rng):
+def _draw_person(
+    image, owner, pid: int, person: _Person, faces: FaceSet, t: float, spec: BenchmarkSpec, rng
+):
     """Draw one person at time ``t`` over ``image`` (marking its pixels ``pid`` in
     ``owner``); returns the face's box clipped to the frame (x, y, w, h)."""
     lo, hi = person.bounds
@@ -200,13 +240,24 @@ def _draw_person(image, owner, pid: int, person: _Person, faces: FaceSet, t: flo
     x, y = int(round(x + rng.normal(0, 1.0))), int(round(y + rng.normal(0, 1.0)))
     face = cv2.resize(faces.images[_image_at(person, t)], (s, s), interpolation=cv2.INTER_CUBIC)
     cx, cy, hair = x + s // 2, y + s // 2, person.hair
-    skin = float(np.median(face[s // 3:, s // 4: 3 * s // 4]))
+    skin = float(np.median(face[s // 3 :, s // 4 : 3 * s // 4]))
     shirt = (hair + 40, hair + 30, hair + 20)
     neck = tuple(int(min(255, skin * c)) for c in person.tint)
     for canvas, colors in ((image, (shirt, neck, (hair,) * 3, None)), (owner, (pid,) * 4)):
-        cv2.ellipse(canvas, (cx, y + int(1.75 * s)), (int(1.1 * s), int(0.6 * s)), 0, 180, 360, colors[0], -1)
+        cv2.ellipse(
+            canvas,
+            (cx, y + int(1.75 * s)),
+            (int(1.1 * s), int(0.6 * s)),
+            0,
+            180,
+            360,
+            colors[0],
+            -1,
+        )
         cv2.rectangle(canvas, (cx - s // 5, y + s), (cx + s // 5, y + int(1.3 * s)), colors[1], -1)
-        cv2.ellipse(canvas, (cx, cy - s // 8), (int(0.62 * s), int(0.7 * s)), 0, 0, 360, colors[2], -1)
+        cv2.ellipse(
+            canvas, (cx, cy - s // 8), (int(0.62 * s), int(0.7 * s)), 0, 0, 360, colors[2], -1
+        )
     mask = np.zeros((s, s), np.float32)
     cv2.ellipse(mask, (s // 2, s // 2), (s // 2, int(0.56 * s)), 0, 0, 360, 1.0, -1)
     mask = cv2.GaussianBlur(mask, (0, 0), s / 30)[..., None]
@@ -214,7 +265,7 @@ def _draw_person(image, owner, pid: int, person: _Person, faces: FaceSet, t: flo
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + s, spec.width), min(y + s, spec.height)
     if x1 > x0 and y1 > y0:
         region = image[y0:y1, x0:x1].astype(np.float32)
-        m, f = mask[y0 - y: y1 - y, x0 - x: x1 - x], tinted[y0 - y: y1 - y, x0 - x: x1 - x]
+        m, f = mask[y0 - y : y1 - y, x0 - x : x1 - x], tinted[y0 - y : y1 - y, x0 - x : x1 - x]
         image[y0:y1, x0:x1] = np.clip(m * f + (1 - m) * region, 0, 255).astype(np.uint8)
     return x0, y0, max(x1 - x0, 0), max(y1 - y0, 0)
 
@@ -229,7 +280,13 @@ def _background(spec: BenchmarkSpec, rng) -> np.ndarray:
         color = tuple(int(c) for c in rng.integers(30, 220, 3))
         x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
         if rng.random() < 0.6:
-            cv2.rectangle(image, (x, y), (x + int(rng.integers(40, 200)), y + int(rng.integers(40, 200))), color, -1)
+            cv2.rectangle(
+                image,
+                (x, y),
+                (x + int(rng.integers(40, 200)), y + int(rng.integers(40, 200))),
+                color,
+                -1,
+            )
         else:
             cv2.circle(image, (x, y), int(rng.integers(15, 70)), color, -1)
     return cv2.GaussianBlur(image, (0, 0), 3)
@@ -260,18 +317,35 @@ def score_benchmark(
     if failed:
         raise DataError(failed[0].path, f"analysis failed: {failed[0].reason}")
     detections = pd.concat(
-        [pd.read_parquet(out_dir / "analysed" / r.video_id / "detections.parquet") for r in reports],
+        [
+            pd.read_parquet(out_dir / "analysed" / r.video_id / "detections.parquet")
+            for r in reports
+        ],
         ignore_index=True,
     )
     oracle = classify_true_boxes(bench_dir, truth, raw_config)
     smoothings = smoothings or [config.smoothing]
-    result = {"clips": len(clips), "frames": int(truth.groupby("video_id")["frame_index"].max().add(1).sum()),
-              "model": config.model or "default", "detection": detection_scores(truth, detections)}
+    result = {
+        "clips": len(clips),
+        "frames": int(truth.groupby("video_id")["frame_index"].max().add(1).sum()),
+        "model": config.model or "default",
+        "detection": detection_scores(truth, detections),
+    }
     for smoothing in [Smoothing("none"), *[s for s in smoothings if s.method != "none"]]:
-        name = smoothing.method if smoothing.method == "none" else f"{smoothing.method}-{smoothing.dwell_s:g}s"
+        name = (
+            smoothing.method
+            if smoothing.method == "none"
+            else f"{smoothing.method}-{smoothing.dwell_s:g}s"
+        )
         prior = smoothing_prior(config)
-        smoothed = smooth_detections(detections, smoothing, prior) if smoothing.method != "none" else detections
-        truth_smoothed = smooth_detections(oracle, smoothing, prior) if smoothing.method != "none" else oracle
+        smoothed = (
+            smooth_detections(detections, smoothing, prior)
+            if smoothing.method != "none"
+            else detections
+        )
+        truth_smoothed = (
+            smooth_detections(oracle, smoothing, prior) if smoothing.method != "none" else oracle
+        )
         result[name] = {
             "pipeline": emotion_scores(truth, smoothed, detected=True),
             "oracle_boxes": emotion_scores(truth, truth_smoothed, detected=False),
@@ -320,7 +394,12 @@ def match(truth: pd.DataFrame, detections: pd.DataFrame, min_iou: float = 0.3) -
         iou = iou_matrix(a, b)
         for i, j in zip(*linear_sum_assignment(-iou), strict=True):
             if iou[i, j] >= min_iou:
-                pairs.append({**people.iloc[i].to_dict(), **rows.iloc[j].drop(["x", "y", "w", "h"]).to_dict()})
+                pairs.append(
+                    {
+                        **people.iloc[i].to_dict(),
+                        **rows.iloc[j].drop(["x", "y", "w", "h"]).to_dict(),
+                    }
+                )
     return pd.DataFrame(pairs)
 
 
@@ -330,9 +409,14 @@ def emotion_scores(truth: pd.DataFrame, rows: pd.DataFrame, detected: bool) -> d
 
     ``detected``: ``rows`` are the pipeline's detections (matched to the truth by IoU);
     otherwise they are the true boxes, ``face_id`` being the true person."""
-    pairs = match(truth, rows) if detected else truth.merge(
-        rows.drop(columns=["x", "y", "w", "h", "timestamp_s"]), left_on=["video_id", "frame_index", "face"],
-        right_on=["video_id", "frame_index", "face_id"],
+    pairs = (
+        match(truth, rows)
+        if detected
+        else truth.merge(
+            rows.drop(columns=["x", "y", "w", "h", "timestamp_s"]),
+            left_on=["video_id", "frame_index", "face"],
+            right_on=["video_id", "frame_index", "face_id"],
+        )
     )
     column = "smoothed_emotion" if "smoothed_emotion" in pairs else "emotion"
     predicted = pairs[column].map(EMOTIONS.index).to_numpy()
@@ -343,9 +427,13 @@ def emotion_scores(truth: pd.DataFrame, rows: pd.DataFrame, detected: bool) -> d
         y = pairs.loc[known, labels].map(EMOTIONS.index).to_numpy()
         m = classification_metrics(y, predicted[known])
         right = (predicted[known] == y).astype(float)
-        scores[labels] = {"faces": int(known.sum()), "accuracy": round(m["accuracy"], 4),
-                          "macro_f1": round(m["macro_f1"], 4), "mean_confidence": round(float(confidence[known].mean()), 4),
-                          "calibration_error": round(confidence_gap(confidence[known], right), 4)}
+        scores[labels] = {
+            "faces": int(known.sum()),
+            "accuracy": round(m["accuracy"], 4),
+            "macro_f1": round(m["macro_f1"], 4),
+            "mean_confidence": round(float(confidence[known].mean()), 4),
+            "calibration_error": round(confidence_gap(confidence[known], right), 4),
+        }
     changes = truth_changes = seconds = 0.0
     for _, person in pairs.sort_values("frame_index").groupby(["video_id", "face"]):
         said, true = person[column].to_numpy(), person["label"].to_numpy()
@@ -359,7 +447,9 @@ def emotion_scores(truth: pd.DataFrame, rows: pd.DataFrame, detected: bool) -> d
     return scores
 
 
-def classify_true_boxes(bench_dir: Path, truth: pd.DataFrame, config: AnalyzeConfig) -> pd.DataFrame:
+def classify_true_boxes(
+    bench_dir: Path, truth: pd.DataFrame, config: AnalyzeConfig
+) -> pd.DataFrame:
     """The classifier's probabilities for every true face box (no detector), as
     detections-like rows with the true person as ``face_id``."""
     from lightemo_video.pipeline.aggregate import detection_rows
@@ -376,12 +466,21 @@ def classify_true_boxes(bench_dir: Path, truth: pd.DataFrame, config: AnalyzeCon
                 continue
             xyxy = _xyxy(rows).astype(np.float32)
             frames.append(frame)
-            found.append(FaceDetections(frame.frame_index, frame.timestamp_s, xyxy,
-                                        np.ones(len(rows), np.float32), face_id=rows["face"].to_numpy()))
+            found.append(
+                FaceDetections(
+                    frame.frame_index,
+                    frame.timestamp_s,
+                    xyxy,
+                    np.ones(len(rows), np.float32),
+                    face_id=rows["face"].to_numpy(),
+                )
+            )
         classified = [
             record
             for batch in range(0, len(frames), 64)
-            for record in stages.classifier.classify(frames[batch: batch + 64], found[batch: batch + 64])
+            for record in stages.classifier.classify(
+                frames[batch : batch + 64], found[batch : batch + 64]
+            )
         ]
         tables.append(detection_rows(str(video_id), classified).to_pandas())
     return pd.concat(tables, ignore_index=True)
@@ -401,13 +500,20 @@ def summary_table(results: dict[str, dict]) -> pd.DataFrame:
             if not isinstance(scores, dict) or "pipeline" not in scores:
                 continue
             p, o = scores["pipeline"], scores["oracle_boxes"]
-            rows.append({
-                "model": model, "smoothing": name,
-                "f1_ferplus": p["label_ferplus"]["macro_f1"], "acc_ferplus": p["label_ferplus"]["accuracy"],
-                "f1_fer2013": p["label"]["macro_f1"], "acc_fer2013": p["label"]["accuracy"],
-                "oracle_f1_ferplus": o["label_ferplus"]["macro_f1"], "oracle_f1_fer2013": o["label"]["macro_f1"],
-                "changes_per_s": p["label_changes_per_s"], "true_changes_per_s": p["true_changes_per_s"],
-            })
+            rows.append(
+                {
+                    "model": model,
+                    "smoothing": name,
+                    "f1_ferplus": p["label_ferplus"]["macro_f1"],
+                    "acc_ferplus": p["label_ferplus"]["accuracy"],
+                    "f1_fer2013": p["label"]["macro_f1"],
+                    "acc_fer2013": p["label"]["accuracy"],
+                    "oracle_f1_ferplus": o["label_ferplus"]["macro_f1"],
+                    "oracle_f1_fer2013": o["label"]["macro_f1"],
+                    "changes_per_s": p["label_changes_per_s"],
+                    "true_changes_per_s": p["true_changes_per_s"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -420,20 +526,31 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/video-benchmark"))
     parser.add_argument("--models", nargs="+", default=["ferplus", "plus", "fast", "paper"])
     parser.add_argument("--clips", type=int, default=BenchmarkSpec.clips)
-    parser.add_argument("--smoothing", nargs="*", default=[f"{m}:{d:g}" for m in ("ema", "window", "hmm")
-                                                            for d in (0.5, 1.0, 2.0, 4.0)],
-                        help="METHOD:DWELL_S settings to score beside the raw output")
+    parser.add_argument(
+        "--smoothing",
+        nargs="*",
+        default=[f"{m}:{d:g}" for m in ("ema", "window", "hmm") for d in (0.5, 1.0, 2.0, 4.0)],
+        help="METHOD:DWELL_S settings to score beside the raw output",
+    )
     args = parser.parse_args()
     bench = args.out / args.split
     if not (bench / TRUTH_FILE).is_file():
         build_benchmark(args.data, bench, args.split, replace(BenchmarkSpec(), clips=args.clips))
     grid = [Smoothing(m, float(d)) for m, d in (item.split(":") for item in args.smoothing)]
-    results = {m: score_benchmark(bench, AnalyzeConfig(model=m), args.out / f"{args.split}-{m}", grid)
-               for m in args.models}
+    results = {
+        m: score_benchmark(bench, AnalyzeConfig(model=m), args.out / f"{args.split}-{m}", grid)
+        for m in args.models
+    }
     table = summary_table(results)
-    (args.out / f"{args.split}-summary.json").write_text(json.dumps(
-        {"table": table.to_dict(orient="records"), "detection": {m: r["detection"] for m, r in results.items()}},
-        indent=1))
+    (args.out / f"{args.split}-summary.json").write_text(
+        json.dumps(
+            {
+                "table": table.to_dict(orient="records"),
+                "detection": {m: r["detection"] for m, r in results.items()},
+            },
+            indent=1,
+        )
+    )
     with pd.option_context("display.width", 220, "display.max_rows", 200):
         print(table.to_string(index=False))
         print({m: r["detection"] for m, r in results.items()})

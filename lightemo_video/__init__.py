@@ -18,7 +18,10 @@ from pathlib import Path
 # In a source checkout the subpackages are the repository's top-level folders; installed,
 # they sit inside this package.
 _checkout = Path(__file__).resolve().parent.parent
-if not (Path(__file__).resolve().parent / "pipeline").is_dir() and (_checkout / "pipeline" / "__init__.py").is_file():
+if (
+    not (Path(__file__).resolve().parent / "pipeline").is_dir()
+    and (_checkout / "pipeline" / "__init__.py").is_file()
+):
     __path__.append(str(_checkout))  # noqa: F821 (the package's own __path__)
 
 from lightemo_video.api import AnalysisResult, ImageAnalyzer, analyze, analyze_image  # noqa: E402

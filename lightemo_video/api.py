@@ -75,8 +75,9 @@ def analyze(
     removed, and only the tables remain.
 
     Raises:
-        lightemo_video.model.errors.LightEmoError: for one path given alone that cannot be analysed (in a list, a
-            bad input is a result with status ``failed`` and the rest complete).
+        lightemo_video.model.errors.LightEmoError: for one path given alone that cannot be
+            analysed (in a list, a bad input is a result with status ``failed`` and the rest
+            complete).
     """
     from lightemo_video.pipeline import storage
     from lightemo_video.pipeline.analyze import AnalyzeConfig
@@ -90,16 +91,29 @@ def analyze(
     single = one_path and _names_a_video(paths, videos)
     if single and missing:
         raise missing[0]
-    config = AnalyzeConfig(sample_fps=sample_fps, model=model, tta=tta, smoothing=Smoothing(smoothing, dwell_s))
+    config = AnalyzeConfig(
+        sample_fps=sample_fps, model=model, tta=tta, smoothing=Smoothing(smoothing, dwell_s)
+    )
     config.fingerprint()  # a bad model or option fails here, before Ray starts
-    with tempfile.TemporaryDirectory(prefix="lightemo-") as scratch, open_output(out or scratch) as target:
+    with (
+        tempfile.TemporaryDirectory(prefix="lightemo-") as scratch,
+        open_output(out or scratch) as target,
+    ):
         if out is not None:
             target.check_writable()
-        reports = analyze_videos(videos, target, config, workers, ray_address, force) if videos else []
-        results = [_result(r, target, keep=out is not None and not storage.is_url(out)) for r in reports]
+        reports = (
+            analyze_videos(videos, target, config, workers, ray_address, force) if videos else []
+        )
+        results = [
+            _result(r, target, keep=out is not None and not storage.is_url(out)) for r in reports
+        ]
     results += [
-        AnalysisResult(storage.stem_of(e.source), e.source if storage.is_url(e.source) else Path(e.source),
-                       "failed", e.reason)
+        AnalysisResult(
+            storage.stem_of(e.source),
+            e.source if storage.is_url(e.source) else Path(e.source),
+            "failed",
+            e.reason,
+        )
         for e in missing
     ]
     if single:
@@ -128,11 +142,19 @@ def _result(report, out, keep: bool) -> AnalysisResult:
     if report.status == "failed":
         return AnalysisResult(report.video_id, report.path, "failed", report.reason)
     folder = out.folder(report.video_id)
-    tables = {name.removesuffix(".parquet"): pd.read_parquet(folder / name) for name in outputs.TABLES}
+    tables = {
+        name.removesuffix(".parquet"): pd.read_parquet(folder / name) for name in outputs.TABLES
+    }
     run = outputs.read_json(folder / outputs.RUN)
-    return AnalysisResult(report.video_id, report.path, report.status, None, **tables, run=run,
-                          folder=folder if keep else None)
-
+    return AnalysisResult(
+        report.video_id,
+        report.path,
+        report.status,
+        None,
+        **tables,
+        run=run,
+        folder=folder if keep else None,
+    )
 
 
 class ImageAnalyzer:
@@ -157,8 +179,9 @@ class ImageAnalyzer:
         >>> analyzer(frame)                                    # BGR, as OpenCV gives it
     """
 
-    def __init__(self, *, model: str | None = None, detector: str | None = None,
-                 tta: str | None = None) -> None:
+    def __init__(
+        self, *, model: str | None = None, detector: str | None = None, tta: str | None = None
+    ) -> None:
         from lightemo_video.pipeline.analyze import AnalyzeConfig, Stages
 
         options = {"detector": detector} if detector is not None else {}
@@ -187,19 +210,26 @@ class ImageAnalyzer:
         faces = faces.select(faces.score >= self._stages.min_score)
         order = np.argsort(faces.xyxy[:, 0], kind="stable")
         boxes, probs = faces.xyxy[order], faces.probs[order]
-        rows = pd.DataFrame({
-            "x": boxes[:, 0], "y": boxes[:, 1],
-            "w": boxes[:, 2] - boxes[:, 0], "h": boxes[:, 3] - boxes[:, 1],
-            "det_score": faces.score[order],
-            **{emotion: probs[:, i] for i, emotion in enumerate(EMOTIONS)},
-        })
+        rows = pd.DataFrame(
+            {
+                "x": boxes[:, 0],
+                "y": boxes[:, 1],
+                "w": boxes[:, 2] - boxes[:, 0],
+                "h": boxes[:, 3] - boxes[:, 1],
+                "det_score": faces.score[order],
+                **{emotion: probs[:, i] for i, emotion in enumerate(EMOTIONS)},
+            }
+        )
         rows["emotion"] = pd.Series([EMOTIONS[i] for i in probs.argmax(axis=1)], dtype=object)
         rows["confidence"] = probs.max(axis=1, initial=0.0)
         return rows
 
 
 def analyze_image(
-    image: np.ndarray | str | Path, *, model: str | None = None, detector: str | None = None,
+    image: np.ndarray | str | Path,
+    *,
+    model: str | None = None,
+    detector: str | None = None,
     tta: str | None = None,
 ) -> pd.DataFrame:
     """The faces in one picture and their emotions (see :class:`ImageAnalyzer`, which

@@ -47,7 +47,8 @@ def _examples(*lines: str) -> str:
 
 # Options shared by analyze, monitor and bench.
 ModelOption = Annotated[
-    str | None, typer.Option(help="Shipped model (plus, ferplus, fast, paper) or a .tflite/.keras path.")
+    str | None,
+    typer.Option(help="Shipped model (plus, ferplus, fast, paper) or a .tflite/.keras path."),
 ]
 TtaOption = Annotated[
     str | None,
@@ -83,7 +84,9 @@ def _print_version(value: bool) -> None:
 def main(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Per-face emotion timelines from recordings and live cameras."""
@@ -161,11 +164,16 @@ def train(
     ] = None,
     precision: Annotated[
         str | None,
-        typer.Option(help="Override the recipe's Keras dtype policy: float32 or mixed_bfloat16 (fast only on CPUs with AMX/AVX512-BF16)."),
+        typer.Option(
+            help="Override the recipe's Keras dtype policy: float32 or mixed_bfloat16 "
+            "(fast only on CPUs with AMX/AVX512-BF16)."
+        ),
     ] = None,
     init_from: Annotated[
         Path | None,
-        typer.Option(help="Start from this trained .keras model's weights (fine-tune, warm restart)."),
+        typer.Option(
+            help="Start from this trained .keras model's weights (fine-tune, warm restart)."
+        ),
     ] = None,
     teacher: Annotated[
         list[Path] | None,
@@ -195,9 +203,15 @@ def train(
 
     _setup_logging()
     if recipe not in RECIPES:
-        raise _fail(LightEmoError("--recipe", f"unknown recipe '{recipe}'; known: {', '.join(RECIPES)}"))
+        raise _fail(
+            LightEmoError("--recipe", f"unknown recipe '{recipe}'; known: {', '.join(RECIPES)}")
+        )
     if precision not in (None, "float32", "mixed_bfloat16"):
-        raise _fail(LightEmoError("--precision", f"unknown policy '{precision}'; choose float32 or mixed_bfloat16"))
+        raise _fail(
+            LightEmoError(
+                "--precision", f"unknown policy '{precision}'; choose float32 or mixed_bfloat16"
+            )
+        )
     chosen = RECIPES[recipe].with_overrides(
         epochs=epochs,
         batch_size=batch_size,
@@ -250,7 +264,9 @@ def analyze(
     sample_fps: Annotated[
         float, typer.Option(help="Frames analysed per second of video; 0 = every frame.")
     ] = 10.0,
-    detector: Annotated[str | None, typer.Option(help="Face detector: blazeface, haar, ...")] = None,
+    detector: Annotated[
+        str | None, typer.Option(help="Face detector: blazeface, haar, ...")
+    ] = None,
     model: ModelOption = None,
     tta: TtaOption = None,
     workers: Annotated[
@@ -278,16 +294,26 @@ def analyze(
 
     _setup_logging()
     if sample_fps < 0:
-        raise _fail(LightEmoError("--sample-fps", f"must be 0 (every frame) or positive, got {sample_fps}"))
+        raise _fail(
+            LightEmoError("--sample-fps", f"must be 0 (every frame) or positive, got {sample_fps}")
+        )
     detector = detector or DEFAULT_DETECTOR
     if detector not in DETECTORS:
-        raise _fail(LightEmoError("--detector", f"unknown detector '{detector}'; choose one of {', '.join(DETECTORS)}"))
+        raise _fail(
+            LightEmoError(
+                "--detector", f"unknown detector '{detector}'; choose one of {', '.join(DETECTORS)}"
+            )
+        )
     videos, missing = find_inputs(paths)
     for problem in missing:
         err.print(f"[red]error:[/] {escape(str(problem))}", highlight=False)
     try:
         config = AnalyzeConfig(
-            sample_fps=sample_fps, detector=detector, model=model, tta=tta, segment_frames=segment_frames,
+            sample_fps=sample_fps,
+            detector=detector,
+            model=model,
+            tta=tta,
+            segment_frames=segment_frames,
             smoothing=Smoothing(smoothing, dwell_s),
         )
         config.fingerprint()  # fails early on a bad --model
@@ -321,8 +347,14 @@ def _writable_output(location: str) -> Output:
 
 
 def _analyze_into(
-    out: Output, videos: list, failed_inputs: int, config: object, workers: int | None,
-    ray_address: str | None, force: bool, annotate: bool,
+    out: Output,
+    videos: list,
+    failed_inputs: int,
+    config: object,
+    workers: int | None,
+    ray_address: str | None,
+    force: bool,
+    annotate: bool,
 ) -> None:
     """``analyze`` once its inputs (``failed_inputs`` were already reported) and output
     are known: progress, summary, reports, exit code."""
@@ -334,7 +366,9 @@ def _analyze_into(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("frames  {task.fields[faces]} face detections  {task.fields[fps]:.1f} analysed fps"),
+        TextColumn(
+            "frames  {task.fields[faces]} face detections  {task.fields[fps]:.1f} analysed fps"
+        ),
         TimeElapsedColumn(),
         console=err,
     )
@@ -352,9 +386,15 @@ def _analyze_into(
                 totals["videos"] += 1
                 report = event.finished
                 if report.status == "failed":
-                    progress.console.print(f"[red]failed:[/] {escape(f'{report.path}: {report.reason}')}", highlight=False)
+                    progress.console.print(
+                        f"[red]failed:[/] {escape(f'{report.path}: {report.reason}')}",
+                        highlight=False,
+                    )
                 for warning in report.warnings:
-                    progress.console.print(f"[yellow]warning:[/] {escape(f'{report.path}: {warning}')}", highlight=False)
+                    progress.console.print(
+                        f"[yellow]warning:[/] {escape(f'{report.path}: {warning}')}",
+                        highlight=False,
+                    )
             elapsed = max(progress.get_time() - start, 1e-6)
             progress.update(
                 bar,
@@ -367,7 +407,12 @@ def _analyze_into(
         try:
             with _sigterm_as_interrupt():
                 reports = analyze_videos(
-                    videos, out, config, workers=workers, ray_address=ray_address, force=force,
+                    videos,
+                    out,
+                    config,
+                    workers=workers,
+                    ray_address=ray_address,
+                    force=force,
                     on_progress=on_progress,
                 )
         except LightEmoError as exc:
@@ -396,7 +441,9 @@ def _write_reports(out: Output, reports: list, annotate: bool) -> None:
                 skipped = report.status == "skipped"
                 folder = out.folder(report.video_id)
                 out.push(
-                    build_reports(folder, annotate=annotate, missing_only=skipped, source=report.source)
+                    build_reports(
+                        folder, annotate=annotate, missing_only=skipped, source=report.source
+                    )
                 )
     except LightEmoError as exc:
         err.print(f"[yellow]warning:[/] report not written: {escape(str(exc))}", highlight=False)
@@ -438,7 +485,9 @@ def _print_summary(reports: list) -> None:
     for column in ("video", "duration", "faces", "dominant emotions", "status"):
         table.add_column(column)
     for r in reports:
-        emotions = ", ".join(f"{name} {n}" for name, n in sorted(r.emotions.items(), key=lambda kv: -kv[1]))
+        emotions = ", ".join(
+            f"{name} {n}" for name, n in sorted(r.emotions.items(), key=lambda kv: -kv[1])
+        )
         status = {"ok": "[green]ok[/]", "skipped": "[dim]skipped (done)[/]"}.get(
             r.status, f"[red]failed: {escape(str(r.reason))}[/]"
         )
@@ -468,11 +517,18 @@ def export_command(
     format: Annotated[
         Format | None,
         typer.Option(
-            "--format", "-f", help="Output format (default: from -o's extension, else csv).", show_default=False
+            "--format",
+            "-f",
+            help="Output format (default: from -o's extension, else csv).",
+            show_default=False,
         ),
     ] = None,
-    level: Annotated[Level, typer.Option(help="Rows per frame, second, face or segment.")] = Level.segment,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: stdout).")] = None,
+    level: Annotated[
+        Level, typer.Option(help="Rows per frame, second, face or segment.")
+    ] = Level.segment,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default: stdout).")
+    ] = None,
 ) -> None:
     """Export timelines for spreadsheets, pandas or DuckDB."""
     try:
@@ -482,7 +538,6 @@ def export_command(
         raise _fail(exc) from None
     if text is not None:
         typer.echo(text, nl=False)
-
 
 
 @app.command(
@@ -532,13 +587,24 @@ def bench(
     a, d = result["analyze"], result["decode_frames_per_cpu_s"]
     err.print(
         f"{clip.name} ({result['resolution']}, {result['frames']} frames, {result['cpus']} CPUs, "
-        f"{result['detector']}, {result['model']} tta={result['tta']}): decoding {d['pyav']} frames per CPU second "
-        f"(OpenCV to BGR {d['opencv']}), ready for detection {d['pyav_ready']} (OpenCV {d['opencv_ready']}), "
+        f"{result['detector']}, {result['model']} tta={result['tta']}): "
+        f"decoding {d['pyav']} frames per CPU second "
+        f"(OpenCV to BGR {d['opencv']}), ready for detection {d['pyav_ready']} "
+        f"(OpenCV {d['opencv_ready']}), "
         f"analyze {a['frames_per_s']} frames/s, a face in {a['frames_with_face']:.1%} of frames, "
         f"{a['frames_with_more_than_one_face']} frames with more than one face"
-        + (f"; a face costs {c['model_ms_per_face']} ms against {c['detector_ms_per_frame']} ms to detect a frame "
-           f"({c['face_to_frame']}x)" if (c := result["stage_costs"]).get("faces") else "")
-        + (f", fer {result['fer_peer']['fps']} frames/s ({result['speedup_vs_fer']}x)" if "fer_peer" in result else "")
+        + (
+            f"; a face costs {c['model_ms_per_face']} ms against "
+            f"{c['detector_ms_per_frame']} ms to detect a frame "
+            f"({c['face_to_frame']}x)"
+            if (c := result["stage_costs"]).get("faces")
+            else ""
+        )
+        + (
+            f", fer {result['fer_peer']['fps']} frames/s ({result['speedup_vs_fer']}x)"
+            if "fer_peer" in result
+            else ""
+        )
     )
     typer.echo(out / "bench.json")
 
@@ -598,11 +664,16 @@ def evaluate(
     write_card: Annotated[bool, typer.Option(help="Store the figures in the model card.")] = False,
     tta: Annotated[
         str | None,
-        typer.Option(help="Test-time augmentation: none or flip (default: as the model card says, like the pipeline)."),
+        typer.Option(
+            help="Test-time augmentation: none or flip "
+            "(default: as the model card says, like the pipeline)."
+        ),
     ] = None,
     validation: Annotated[
         bool,
-        typer.Option(help="Score the validation slice of the train data the model was selected on."),
+        typer.Option(
+            help="Score the validation slice of the train data the model was selected on."
+        ),
     ] = False,
     labels: Annotated[
         str | None,
@@ -617,7 +688,10 @@ def evaluate(
     ] = Path("../shared/datasets/ferplus"),
     calibrate: Annotated[
         bool,
-        typer.Option(help="Fit the model's confidence temperature on its validation slice and store it in its card."),
+        typer.Option(
+            help="Fit the model's confidence temperature on its validation slice "
+            "and store it in its card."
+        ),
     ] = False,
     video_benchmark: Annotated[
         Path | None,
@@ -627,7 +701,9 @@ def evaluate(
             show_default=False,
         ),
     ] = None,
-    split: Annotated[str, typer.Option(help="Video benchmark faces: validation or test.")] = "validation",
+    split: Annotated[
+        str, typer.Option(help="Video benchmark faces: validation or test.")
+    ] = "validation",
     smoothing: SmoothingOption = "hmm",
     dwell_s: DwellOption = 1.0,
 ) -> None:
@@ -641,18 +717,24 @@ def evaluate(
     from lightemo_video.jobs.evaluate import evaluate as run_evaluation
 
     if video_benchmark is not None:
-        return _evaluate_on_video(video_benchmark, split, data, model, out, Smoothing(smoothing, dwell_s))
+        return _evaluate_on_video(
+            video_benchmark, split, data, model, out, Smoothing(smoothing, dwell_s)
+        )
     try:
         if data is None or calibrate:
-            data = data or Path("../shared/datasets/fer2013") / ("train" if validation or calibrate else "test")
+            data = data or Path("../shared/datasets/fer2013") / (
+                "train" if validation or calibrate else "test"
+            )
         if calibrate:
             from lightemo_video.jobs.evaluate import calibrate as fit_temperature
 
             result = fit_temperature(data, model, ferplus_dir)
             err.print(
-                f"temperature {result['temperature']} ({result['labels']} labels, {result['images']} faces): "
+                f"temperature {result['temperature']} "
+                f"({result['labels']} labels, {result['images']} faces): "
                 f"calibration error {result['ece_before']:.3f} -> {result['ece_after']:.3f}, "
-                f"NLL {result['nll_before']:.3f} -> {result['nll_after']:.3f}; stored in the model card"
+                f"NLL {result['nll_before']:.3f} -> {result['nll_after']:.3f}; "
+                "stored in the model card"
             )
             return None
         metrics = run_evaluation(
@@ -668,10 +750,17 @@ def evaluate(
         for column in ("class", "precision", "recall", "F1", "support"):
             table.add_column(column, justify="right" if column != "class" else "left")
         for name, c in m["per_class"].items():
-            table.add_row(name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", str(c["support"]))
+            table.add_row(
+                name,
+                f"{c['precision']:.3f}",
+                f"{c['recall']:.3f}",
+                f"{c['f1']:.3f}",
+                str(c["support"]),
+            )
         table.caption = (
             f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
-            f"{m['size_bytes'] / 1e6:.2f} MB  {m['latency']['mean_ms']:.3f} ms/image (mean, 1 thread)  "
+            f"{m['size_bytes'] / 1e6:.2f} MB  "
+            f"{m['latency']['mean_ms']:.3f} ms/image (mean, 1 thread)  "
             f"{m['throughput_images_per_s']:.0f} images/s batched"
         )
         err.print(table)
@@ -689,19 +778,25 @@ def _evaluate_on_video(
         if not (bench / TRUTH_FILE).is_file():
             err.print(f"building the {split} video benchmark in {bench} ...")
             build_benchmark(data or Path("../shared/datasets/fer2013"), bench, split)
-        metrics = score_benchmark(bench, AnalyzeConfig(model=model, smoothing=smoothing), out, [smoothing])
+        metrics = score_benchmark(
+            bench, AnalyzeConfig(model=model, smoothing=smoothing), out, [smoothing]
+        )
     except LightEmoError as exc:
         raise _fail(exc) from None
     d = metrics["detection"]
-    err.print(f"{metrics['clips']} clips, {metrics['frames']} frames: face recall {d['recall']:.3f}, "
-              f"precision {d['precision']:.3f}, id switches {d['id_switches']}")
+    err.print(
+        f"{metrics['clips']} clips, {metrics['frames']} frames: face recall {d['recall']:.3f}, "
+        f"precision {d['precision']:.3f}, id switches {d['id_switches']}"
+    )
     for name, scores in metrics.items():
         if isinstance(scores, dict) and "pipeline" in scores:
             p, o = scores["pipeline"], scores["oracle_boxes"]
             err.print(
-                f"{name:>10}: macro-F1 FER+ {p['label_ferplus']['macro_f1']:.3f} (true boxes "
-                f"{o['label_ferplus']['macro_f1']:.3f}), FER2013 {p['label']['macro_f1']:.3f}; "
-                f"{p['label_changes_per_s']:.2f} label changes/s (truth {p['true_changes_per_s']:.2f})"
+                f"{name:>10}: macro-F1 FER+ {p['label_ferplus']['macro_f1']:.3f} "
+                f"(true boxes {o['label_ferplus']['macro_f1']:.3f}), "
+                f"FER2013 {p['label']['macro_f1']:.3f}; "
+                f"{p['label_changes_per_s']:.2f} label changes/s "
+                f"(truth {p['true_changes_per_s']:.2f})"
             )
     typer.echo(out / "metrics.json")
 
@@ -791,7 +886,8 @@ def monitor(
     out: Annotated[
         str,
         typer.Option(
-            "--out", "-o",
+            "--out",
+            "-o",
             help="Output folder or s3:// / gs:// prefix; each camera writes OUT/<stream_id>/ "
             "(to object storage: each part uploaded in the background when it rolls).",
         ),
@@ -801,8 +897,10 @@ def monitor(
     ] = 5.0,
     roll_seconds: Annotated[
         float,
-        typer.Option(help="Seconds per Parquet part; summaries, plot and report refresh with "
-                     "each part (less often once that takes over a tenth of the time)."),
+        typer.Option(
+            help="Seconds per Parquet part; summaries, plot and report refresh with "
+            "each part (less often once that takes over a tenth of the time)."
+        ),
     ] = 60.0,
     duration: Annotated[
         float | None,
@@ -873,7 +971,9 @@ def monitor(
     silent = [s for s in statuses if not s.get("frames_received")]
     if silent:
         names = ", ".join(s["url"] for s in silent)
-        err.print(f"[red]{len(silent)} camera(s) never sent a frame:[/] {escape(names)}", highlight=False)
+        err.print(
+            f"[red]{len(silent)} camera(s) never sent a frame:[/] {escape(names)}", highlight=False
+        )
         raise typer.Exit(code=1)
 
 
@@ -913,7 +1013,8 @@ def _camera_table(statuses: list[dict]):
             escape(emotions) or "-",
             str(s.get("reconnects", 0)),
             str(s.get("frames_dropped", 0)),
-            f"{s.get('parts', 0)}/{s.get('rows', 0)}" + (f" ({waiting} to upload)" if waiting else ""),
+            f"{s.get('parts', 0)}/{s.get('rows', 0)}"
+            + (f" ({waiting} to upload)" if waiting else ""),
             "-" if lag is None else f"{lag:.1f} s",
             escape(s.get("last_error") or s.get("upload_error") or "-"),
         )

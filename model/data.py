@@ -61,12 +61,18 @@ class FaceSet:
         """Images per class, int64 (7,)."""
         return np.bincount(self.labels, minlength=NUM_CLASSES)
 
-    def blended(self, distributions: np.ndarray, share: float, where: np.ndarray | None = None) -> FaceSet:
+    def blended(
+        self, distributions: np.ndarray, share: float, where: np.ndarray | None = None
+    ) -> FaceSet:
         """The same faces and labels, trained toward ``(1 - share)`` of their own target
         (``targets``, else the one-hot label) plus ``share`` of ``distributions`` (float
         (n, 7)); faces outside the boolean mask ``where`` (default: all) keep their own."""
         where = np.ones(len(self), bool) if where is None else where
-        own = self.targets if self.targets is not None else np.eye(NUM_CLASSES, dtype=np.float32)[self.labels]
+        own = (
+            self.targets
+            if self.targets is not None
+            else np.eye(NUM_CLASSES, dtype=np.float32)[self.labels]
+        )
         targets = own.astype(np.float32, copy=True)
         targets[where] = (1.0 - share) * targets[where] + share * distributions[where]
         return FaceSet(self.images, self.labels, self.names, targets=targets)
@@ -151,7 +157,8 @@ def load_csv(file: str | Path, usage: str | None = None) -> FaceSet:
         missing = {"emotion", "pixels"} - set(reader.fieldnames or ())
         if missing:
             raise DataError(
-                file, f"missing column(s) {', '.join(sorted(missing))}; expected emotion,pixels,Usage"
+                file,
+                f"missing column(s) {', '.join(sorted(missing))}; expected emotion,pixels,Usage",
             )
         for row in reader:
             where = f"{file}:{reader.line_num}"
@@ -176,7 +183,10 @@ def _check_fields(row: dict, fieldnames: list[str], where: str) -> None:
     if missing or extra:
         count = len(fieldnames) - len(missing) + len(extra or ())
         lacks = f"; missing {', '.join(missing)}" if missing else ""
-        raise DataError(where, f"row has {count} fields, expected {len(fieldnames)} ({','.join(fieldnames)}){lacks}")
+        raise DataError(
+            where,
+            f"row has {count} fields, expected {len(fieldnames)} ({','.join(fieldnames)}){lacks}",
+        )
 
 
 def _parse_label(text: str | None, where: str) -> int:
@@ -185,14 +195,18 @@ def _parse_label(text: str | None, where: str) -> int:
     except ValueError:
         raise DataError(where, f"emotion '{text}' is not an integer 0-6") from None
     if not 0 <= label < NUM_CLASSES:
-        raise DataError(where, f"unknown emotion label {label}; expected 0-6 ({', '.join(EMOTIONS)})")
+        raise DataError(
+            where, f"unknown emotion label {label}; expected 0-6 ({', '.join(EMOTIONS)})"
+        )
     return label
 
 
 def _parse_pixels(text: str | None, where: str) -> np.ndarray:
     parts = (text or "").split()
     if len(parts) != INPUT_SIZE * INPUT_SIZE:
-        raise DataError(where, f"pixels has {len(parts)} values; expected {INPUT_SIZE * INPUT_SIZE}")
+        raise DataError(
+            where, f"pixels has {len(parts)} values; expected {INPUT_SIZE * INPUT_SIZE}"
+        )
     try:
         values = np.asarray([int(p) for p in parts], dtype=np.int64)
     except ValueError:

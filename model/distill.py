@@ -63,8 +63,9 @@ def stored_probabilities(faces: FaceSet, file: str | Path) -> np.ndarray:
     missing = [name for name in faces.names if _image_key(name) not in row]
     if missing:
         raise DataError(
-            file, f"no teacher probabilities for {len(missing)} of {len(faces)} faces "
-            f"(e.g. {_image_key(missing[0])}); were they packed from this dataset?"
+            file,
+            f"no teacher probabilities for {len(missing)} of {len(faces)} faces "
+            f"(e.g. {_image_key(missing[0])}); were they packed from this dataset?",
         )
     return probs[[row[_image_key(name)] for name in faces.names]].astype(np.float32)
 

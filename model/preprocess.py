@@ -75,4 +75,3 @@ def crop_boxes(
         d = int(np.clip(np.ceil(y2 + my), b + 1, height))
         bounds.append((a, b, c, d))
     return bounds
-

@@ -137,8 +137,10 @@ class KerasEmotionModel:
             return np.zeros((0, NUM_CLASSES), dtype=np.float32)
         # A direct call: Model.predict adds milliseconds of set-up to every call.
         return np.concatenate(
-            [np.asarray(self.model(faces[i : i + 256], training=False), dtype=np.float32)
-             for i in range(0, len(faces), 256)]
+            [
+                np.asarray(self.model(faces[i : i + 256], training=False), dtype=np.float32)
+                for i in range(0, len(faces), 256)
+            ]
         )
 
 
@@ -241,7 +243,10 @@ def open_model_file(
     path = Path(path)
     tta = test_time_augmentation(path) if tta is None else tta
     if tta not in TEST_TIME_AUGMENTATIONS:
-        raise ModelError(path, f"unknown test-time augmentation '{tta}'; known: {', '.join(TEST_TIME_AUGMENTATIONS)}")
+        raise ModelError(
+            path,
+            f"unknown test-time augmentation '{tta}'; known: {', '.join(TEST_TIME_AUGMENTATIONS)}",
+        )
     if path.suffix == ".keras":
         runtime: EmotionModel = KerasEmotionModel(path)
     else:
@@ -252,7 +257,9 @@ def open_model_file(
     return Calibrated(runtime, t) if t != 1.0 else runtime
 
 
-def load_model(model: str | Path | None = None, num_threads: int = 1, tta: str | None = None) -> EmotionModel:
+def load_model(
+    model: str | Path | None = None, num_threads: int = 1, tta: str | None = None
+) -> EmotionModel:
     """Load a shipped model by name (int8 TFLite) or any ``.tflite``/``.keras`` path,
     run the way its model card says (``tta`` overrides: ``none`` or ``flip``)."""
     return open_model_file(resolve_model(model), num_threads=num_threads, tta=tta)

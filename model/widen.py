@@ -68,8 +68,7 @@ def _incoming(inputs: list[Mapping | None]) -> Mapping | None:
     residual block), the sum keeps the trained channels' order."""
     known = [m for m in inputs if m is not None]
     if not known or any(
-        not (np.array_equal(m[0], known[0][0]) and np.array_equal(m[1], known[0][1]))
-        for m in known
+        not (np.array_equal(m[0], known[0][0]) and np.array_equal(m[1], known[0][1])) for m in known
     ):
         return None
     return known[0]

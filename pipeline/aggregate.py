@@ -63,7 +63,9 @@ def smoothed_view(detections: pd.DataFrame) -> pd.DataFrame:
     label = detections["smoothed_emotion"].map(EMOTIONS.index).to_numpy()
     raw = detections[PROBS].to_numpy()[np.arange(len(detections)), label] if len(detections) else []
     view = detections.drop(columns=[*PROBS, "emotion", "confidence", "smoothed_confidence"])
-    view = view.rename(columns={**dict(zip(SMOOTHED, PROBS, strict=True)), "smoothed_emotion": "emotion"})
+    view = view.rename(
+        columns={**dict(zip(SMOOTHED, PROBS, strict=True)), "smoothed_emotion": "emotion"}
+    )
     return view.assign(confidence=np.asarray(raw, dtype=np.float32))
 
 
@@ -118,7 +120,9 @@ def faces(detections: pd.DataFrame) -> pd.DataFrame:
         .add_prefix("share_")
         .reset_index()
     )
-    out = stats.merge(dominant(rows, keys).drop(columns="confidence"), on=keys).merge(shares, on=keys)
+    out = stats.merge(dominant(rows, keys).drop(columns="confidence"), on=keys).merge(
+        shares, on=keys
+    )
     out = out.merge(thumbnails(rows, keys), on=keys)
     out["frames"] = out["frames"].astype(np.int64)
     out["mean_confidence"] = out["mean_confidence"].astype(np.float32)
@@ -130,12 +134,19 @@ def thumbnails(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     confident detection (``det_score`` x box area), as ``thumb_frame_index``, ``thumb_x``,
     ``thumb_y``, ``thumb_w``, ``thumb_h``; the earliest such frame on ties."""
     quality = rows["det_score"].astype(np.float64) * rows["w"] * rows["h"]
-    best = rows.assign(quality=quality).sort_values([*keys, "quality", "frame_index"],
-                                                   ascending=[*[True] * len(keys), False, True])
+    best = rows.assign(quality=quality).sort_values(
+        [*keys, "quality", "frame_index"], ascending=[*[True] * len(keys), False, True]
+    )
     best = best.drop_duplicates(keys)
     out = best[[*keys, "frame_index", "x", "y", "w", "h"]].rename(
-        columns={"frame_index": "thumb_frame_index", "x": "thumb_x", "y": "thumb_y",
-                 "w": "thumb_w", "h": "thumb_h"})
+        columns={
+            "frame_index": "thumb_frame_index",
+            "x": "thumb_x",
+            "y": "thumb_y",
+            "w": "thumb_w",
+            "h": "thumb_h",
+        }
+    )
     out["thumb_frame_index"] = out["thumb_frame_index"].astype(np.int64)
     for column in ("thumb_x", "thumb_y", "thumb_w", "thumb_h"):
         out[column] = out[column].astype(np.float32)
@@ -148,7 +159,12 @@ def dominant(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     ``confidence`` of the frames that hold it. The one definition behind faces, timeline,
     reports and the console summary (segments hold one emotion by construction)."""
     held = rows.groupby([*keys, "emotion"], sort=True)
-    counts = held.size().rename("n").reset_index().merge(held["confidence"].mean().reset_index(), on=[*keys, "emotion"])
+    counts = (
+        held.size()
+        .rename("n")
+        .reset_index()
+        .merge(held["confidence"].mean().reset_index(), on=[*keys, "emotion"])
+    )
     means = rows.groupby(keys, sort=True)[PROBS].mean().reset_index()
     means = means.melt(id_vars=keys, value_vars=PROBS, var_name="emotion", value_name="mean")
     best = counts.merge(means, on=[*keys, "emotion"])

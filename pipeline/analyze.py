@@ -91,11 +91,17 @@ class AnalyzeConfig:
         ``batch_frames`` and ``segment_frames`` only change how work is cut up (segments
         are stitched into the same ids), so they are left out.
         """
-        results = {k: v for k, v in self.to_dict().items() if k not in ("batch_frames", "segment_frames")}
+        results = {
+            k: v for k, v in self.to_dict().items() if k not in ("batch_frames", "segment_frames")
+        }
         results["rows_version"] = ROWS_VERSION
         digest = hashlib.sha256(json.dumps(results, sort_keys=True).encode())
         if self.tta is not None and self.tta not in TEST_TIME_AUGMENTATIONS:
-            raise ModelError("--tta", f"unknown test-time augmentation '{self.tta}'; choose {' or '.join(TEST_TIME_AUGMENTATIONS)}")
+            raise ModelError(
+                "--tta",
+                f"unknown test-time augmentation '{self.tta}'; "
+                f"choose {' or '.join(TEST_TIME_AUGMENTATIONS)}",
+            )
         path = resolve_model(self.model)
         if path.suffix == ".keras":
             require_tensorflow(path)  # fail before any work starts, not in every worker

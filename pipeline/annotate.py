@@ -132,5 +132,3 @@ def free_label_top(label: tuple[int, int, int, int], taken: list[tuple[int, int,
 def _bgr(hex_color: str) -> tuple[int, int, int]:
     r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     return b, g, r
-
-

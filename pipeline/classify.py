@@ -45,12 +45,18 @@ class EmotionClassifier:
             for frame, found in zip(frames, faces, strict=True)
             for bounds in crop_boxes(frame.height, frame.width, found.xyxy, self.margin)
         ]
-        probs = self.model.predict(preprocess_faces(crops)) if crops else np.zeros((0, 7), np.float32)
+        probs = (
+            self.model.predict(preprocess_faces(crops)) if crops else np.zeros((0, 7), np.float32)
+        )
         bounds = np.cumsum([0, *(len(f) for f in faces)])
-        return [f.with_probs(probs[a:b]) for f, a, b in zip(faces, bounds[:-1], bounds[1:], strict=True)]
+        return [
+            f.with_probs(probs[a:b]) for f, a, b in zip(faces, bounds[:-1], bounds[1:], strict=True)
+        ]
 
 
-def squared(crop: np.ndarray, bounds: tuple[int, int, int, int], width: int, height: int) -> np.ndarray:
+def squared(
+    crop: np.ndarray, bounds: tuple[int, int, int, int], width: int, height: int
+) -> np.ndarray:
     """A face cut short by the frame's edge, made square again by repeating the edge
     (the detectors' boxes are square), so the 48x48 face is not squeezed sideways."""
     x1, y1, x2, y2 = bounds

@@ -384,7 +384,8 @@ the cockatoo clip's frames, at 0.8 in none, while real faces score 0.89 or more.
 """
 
 DEFAULT_DETECTOR = "blazeface-full"
-"""Chosen by ``python -m lightemo_video.jobs.measure_detectors``; see ``jobs/detector_report.md``."""
+"""Chosen by ``python -m lightemo_video.jobs.measure_detectors``; see
+``jobs/detector_report.md``."""
 
 
 @functools.cache

@@ -8,7 +8,7 @@ way (frame rows keep their ``captured_at``).
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import pandas as pd
@@ -33,7 +33,7 @@ TIME_DECIMALS = 3  # milliseconds: finer than any frame interval
 PROB_DECIMALS = 6  # well below the int8 model's resolution (1/256)
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     """Granularity of an export."""
 
     frame = "frame"  # one row per (analysed frame, face): detections.parquet
@@ -42,7 +42,7 @@ class Level(str, Enum):
     segment = "segment"  # one row per run of one smoothed dominant emotion
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     csv = "csv"
     json = "json"
     parquet = "parquet"
@@ -117,8 +117,11 @@ def _camera_level(camera_dir: Path, level: Level) -> pd.DataFrame:
         raise InputError(camera_dir, f"a part is missing or unreadable ({exc})") from None
     if level is Level.frame:
         return rows
-    summarise = {Level.second: aggregate.timeline, Level.face: aggregate.faces,
-                 Level.segment: aggregate.segments}
+    summarise = {
+        Level.second: aggregate.timeline,
+        Level.face: aggregate.faces,
+        Level.segment: aggregate.segments,
+    }
     return summarise[level](rows)
 
 

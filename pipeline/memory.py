@@ -38,5 +38,9 @@ def keep_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # musl and other C libraries
         return False
-    settings = ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TOP_PAD, TOP_PAD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    settings = (
+        (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+        (M_TOP_PAD, TOP_PAD),
+        (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+    )
     return all(mallopt(param, value) == 1 for param, value in settings)

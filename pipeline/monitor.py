@@ -84,8 +84,18 @@ SUMMARY_SHARE = 0.1
 # What the summaries, timeline.png and report.html need of each row (boxes rank the faces);
 # kept in memory for the whole run.
 _SUMMARY_COLUMNS = [  # summaries read the smoothed values under these names
-    "video_id", "face_id", "frame_index", "timestamp_s", "x", "y", "w", "h", "det_score",
-    *aggregate.PROBS, "emotion", "confidence",
+    "video_id",
+    "face_id",
+    "frame_index",
+    "timestamp_s",
+    "x",
+    "y",
+    "w",
+    "h",
+    "det_score",
+    *aggregate.PROBS,
+    "emotion",
+    "confidence",
 ]
 
 
@@ -272,8 +282,12 @@ class CameraMonitor:
         self._started_at = resume.started_at or now_wall
         elapsed = (now_wall - self._started_at).total_seconds()
         if elapsed < resume.last_timestamp_s:  # the clock is behind the rows written before
-            log.warning("%s: the clock is %.0f s behind the last part; timestamp_s carries on "
-                        "from that part", self.stream_id, resume.last_timestamp_s - elapsed)
+            log.warning(
+                "%s: the clock is %.0f s behind the last part; timestamp_s carries on "
+                "from that part",
+                self.stream_id,
+                resume.last_timestamp_s - elapsed,
+            )
             elapsed = resume.last_timestamp_s
         origin = began - elapsed
         self._first_index = resume.next_frame
@@ -362,7 +376,9 @@ class CameraMonitor:
                 if unsent:  # rows nobody else has: the local copy stays
                     log.warning(
                         "%s: %d file(s) could not be uploaded; they are kept in %s",
-                        self.stream_id, unsent, self.folder,
+                        self.stream_id,
+                        unsent,
+                        self.folder,
                     )
                 else:
                     self.output.close()  # the local copy of an object storage output

@@ -48,6 +48,7 @@ from lightemo_video.pipeline.versions import versions
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class VideoReport:
     """Outcome of one input video, as shown in the summary table and run.json."""
@@ -155,7 +156,9 @@ class _VideoJob:
         while self.next_segment in self.pending:
             done = self.pending.pop(self.next_segment)
             if self.sink is None:
-                self.sink = ParquetSink(self.folder / outputs.DETECTIONS, schema.DETECTIONS).__enter__()
+                self.sink = ParquetSink(
+                    self.folder / outputs.DETECTIONS, schema.DETECTIONS
+                ).__enter__()
             self.sink.append(detection_rows(self.video_id, self.joiner.join(done)))
             self.frames_analysed += len(done.records)
             if done.frames_decoded:  # an empty range past the real end says nothing
@@ -185,7 +188,9 @@ class _VideoJob:
         # Whole tracks are known only now: smooth them (looking ahead) and rewrite the rows.
         detections = pd.read_parquet(self.folder / outputs.DETECTIONS)
         if self.config.smoothing.method != "none" and len(detections):
-            detections = smooth_detections(detections, self.config.smoothing, smoothing_prior(self.config))
+            detections = smooth_detections(
+                detections, self.config.smoothing, smoothing_prior(self.config)
+            )
             write_table(self.folder / outputs.DETECTIONS, detections, schema.DETECTIONS)
         write_table(self.folder / outputs.TIMELINE, aggregate.timeline(detections), schema.TIMELINE)
         faces = aggregate.faces(detections)
@@ -272,7 +277,13 @@ def analyze_videos(
             continue
         base = _base_run(vid, info, config, fingerprint)
         if not force and _is_done(out, vid, base):
-            report = VideoReport(vid, storage.display(video), "skipped", "already analysed with the same inputs and parameters", source=video)
+            report = VideoReport(
+                vid,
+                storage.display(video),
+                "skipped",
+                "already analysed with the same inputs and parameters",
+                source=video,
+            )
             reports.append(report)
             notify(ProgressEvent(vid, frames_decoded=info.frame_count, finished=report))
             continue
@@ -317,7 +328,16 @@ def analyze_videos(
                 reason, input_fault = _task_failure_reason(exc)
                 reason = storage.scrub(reason, job.info.path)  # FFmpeg's errors may quote the URL
                 reports.append(
-                    _failed(out, vid, job.info.path, reason, config, fingerprint, notify, keep=not input_fault)
+                    _failed(
+                        out,
+                        vid,
+                        job.info.path,
+                        reason,
+                        config,
+                        fingerprint,
+                        notify,
+                        keep=not input_fault,
+                    )
                 )
                 continue
             try:
@@ -327,7 +347,9 @@ def analyze_videos(
                 reason = f"cannot write {job.final} ({outputs.os_reason(exc)})"
                 failed.add(vid)
                 job.abort()
-                reports.append(_failed(out, vid, job.info.path, reason, config, fingerprint, notify, keep=True))
+                reports.append(
+                    _failed(out, vid, job.info.path, reason, config, fingerprint, notify, keep=True)
+                )
                 continue
             notify(
                 ProgressEvent(
@@ -385,10 +407,16 @@ def init_ray(workers: int | None, ray_address: str | None) -> None:
         # Ship our code (and the shipped weights) to a cluster that may not have it.
         runtime_env = {"py_modules": [str(shippable_package())]}
         try:
-            ray.init(address=ray_address, runtime_env=runtime_env, log_to_driver=False,
-                     logging_level=logging.WARNING)
+            ray.init(
+                address=ray_address,
+                runtime_env=runtime_env,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise LightEmoError("--ray-address", f"cannot connect to Ray at {ray_address} ({exc})") from None
+            raise LightEmoError(
+                "--ray-address", f"cannot connect to Ray at {ray_address} ({exc})"
+            ) from None
     else:
         # "local": always a fresh embedded Ray, even when a `ray start` cluster runs on this
         # machine (plain ray.init() would join it, and refuse num_cpus). Ray turns token
@@ -457,7 +485,9 @@ def _check_reachable(ray_address: str, timeout_s: float = 5.0) -> None:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise LightEmoError("--ray-address", f"cannot connect to Ray at {ray_address} ({reason})") from None
+        raise LightEmoError(
+            "--ray-address", f"cannot connect to Ray at {ray_address} ({reason})"
+        ) from None
 
 
 def _task_failure_reason(exc: Exception) -> tuple[str, bool]:

@@ -206,7 +206,9 @@ def swap_in(staged: Path, final: Path) -> None:
 def _exchange(a: Path, b: Path) -> bool:
     """Atomically exchange two paths; False where the system cannot."""
     libc_name = ctypes.util.find_library("c")
-    renameat2 = getattr(ctypes.CDLL(libc_name, use_errno=True), "renameat2", None) if libc_name else None
+    renameat2 = (
+        getattr(ctypes.CDLL(libc_name, use_errno=True), "renameat2", None) if libc_name else None
+    )
     if renameat2 is None:
         return False
     at_fdcwd, rename_exchange = -100, 2
@@ -274,9 +276,14 @@ def read_rows(folder: Path, rows: pd.DataFrame | None = None) -> tuple[dict, pd.
     if is_camera(folder):
         if rows is None:
             parts = sorted(folder.glob(f"{PART_PREFIX}*.parquet"))
-            rows = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else None
+            rows = (
+                pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else None
+            )
         if rows is None or rows.empty:
-            return {"video_id": folder.name, "duration_s": 1.0}, schema.DETECTIONS.empty_table().to_pandas()
+            return {
+                "video_id": folder.name,
+                "duration_s": 1.0,
+            }, schema.DETECTIONS.empty_table().to_pandas()
         return {"video_id": folder.name, "duration_s": float(rows["timestamp_s"].max())}, rows
     run = read_ok_run(folder)
     return run, read_table(folder, DETECTIONS) if rows is None else rows

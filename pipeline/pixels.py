@@ -57,7 +57,9 @@ def region_bgr(i420: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarr
     ax1, ay1 = x1 - x1 % 2, y1 - y1 % 2
     ax2, ay2 = x2 + x2 % 2, y2 + y2 % 2
     block = join_planes(
-        y[ay1:ay2, ax1:ax2], u[ay1 // 2 : ay2 // 2, ax1 // 2 : ax2 // 2], v[ay1 // 2 : ay2 // 2, ax1 // 2 : ax2 // 2]
+        y[ay1:ay2, ax1:ax2],
+        u[ay1 // 2 : ay2 // 2, ax1 // 2 : ax2 // 2],
+        v[ay1 // 2 : ay2 // 2, ax1 // 2 : ax2 // 2],
     )
     return to_bgr(block)[y1 - ay1 : y2 - ay1, x1 - ax1 : x2 - ax1]
 

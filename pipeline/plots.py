@@ -42,9 +42,9 @@ and draws in a fraction of the time."""
 
 def plot_timeline(video_dir: Path, detections: pd.DataFrame | None = None) -> Path:
     """Write ``timeline.png``: one panel per face with its emotion probabilities over time
-    (per analysed frame, smoothed per track, see ``pipeline.smoothing``) as stacked areas and a thin band
-    of its dominant-emotion segments, on one shared time axis, so a glance shows who felt
-    what when. The faces seen longest come first (at most :data:`MAX_PANELS`).
+    (per analysed frame, smoothed per track, see ``pipeline.smoothing``) as stacked areas and a
+    thin band of its dominant-emotion segments, on one shared time axis, so a glance shows who
+    felt what when. The faces seen longest come first (at most :data:`MAX_PANELS`).
 
     ``detections`` are the folder's per-frame rows when the caller already holds them (the
     monitor keeps a camera's rows in memory), so they are not read from disk again.
@@ -74,7 +74,9 @@ def plot_timeline(video_dir: Path, detections: pd.DataFrame | None = None) -> Pa
     for ax, face_id in zip(axes, shown, strict=True):
         face = detections[detections["face_id"] == face_id].sort_values("timestamp_s")
         seen = face["timestamp_s"].to_numpy()
-        x, y = _smoothed_series(seen, aggregate.smoothed_view(face)[list(EMOTIONS)].to_numpy(np.float64))
+        x, y = _smoothed_series(
+            seen, aggregate.smoothed_view(face)[list(EMOTIONS)].to_numpy(np.float64)
+        )
         ax.stackplot(x, y.T, colors=[EMOTION_COLORS[e] for e in EMOTIONS], linewidth=0)
         for emotion, spans in _band(x, y).items():
             ax.broken_barh(spans, (1.04, 0.12), facecolors=EMOTION_COLORS[emotion])

@@ -63,7 +63,9 @@ class Frame:
         mean of its block (``INTER_AREA``): a steady summary of the picture."""
         if self.layout == "i420":
             luma = self.pixels[: self.height]
-            return cv2.LUT(cv2.resize(luma, (width, height), interpolation=cv2.INTER_AREA), pixels.Y_TO_GRAY)
+            return cv2.LUT(
+                cv2.resize(luma, (width, height), interpolation=cv2.INTER_AREA), pixels.Y_TO_GRAY
+            )
         small = cv2.resize(self.pixels, (width, height), interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
 
@@ -153,7 +155,8 @@ class FaceDetections:
             self.frame_index == other.frame_index
             and self.timestamp_s == other.timestamp_s
             and all(
-                (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+                (a is None and b is None)
+                or (a is not None and b is not None and np.array_equal(a, b))
                 for a, b in (
                     (self.xyxy, other.xyxy),
                     (self.score, other.score),
@@ -168,7 +171,9 @@ class FaceDetections:
 def _check(array: np.ndarray, name: str, shape: tuple[int, ...]) -> None:
     if not isinstance(array, np.ndarray) or array.ndim != len(shape):
         got = getattr(array, "shape", type(array).__name__)
-        raise ValueError(f"{name} must be a {len(shape)}D np.ndarray with shape {_fmt(shape)}, but got {got}")
+        raise ValueError(
+            f"{name} must be a {len(shape)}D np.ndarray with shape {_fmt(shape)}, but got {got}"
+        )
     if any(want not in (-1, got) for want, got in zip(shape, array.shape, strict=True)):
         raise ValueError(f"{name} must have shape {_fmt(shape)}, but got shape {array.shape}")
 

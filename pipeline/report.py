@@ -95,9 +95,7 @@ def write_video_report(video_dir: Path, source: Location | None = None) -> Path:
         "<h2>Emotion segments</h2>",
         _segment_table(aggregate.segments(detections, GAP_S), video_dir.name),
     ]
-    return write_text(
-        video_dir / REPORT, html_page(f"{video_id}: lightemo-video report", parts)
-    )
+    return write_text(video_dir / REPORT, html_page(f"{video_id}: lightemo-video report", parts))
 
 
 def write_camera_report(
@@ -120,7 +118,9 @@ def write_camera_report(
         plot_timeline(camera_dir, detections)
     name = status.get("stream_id", camera_dir.name)
     connection = {k: status.get(k) for k in _CAMERA_FACTS}
-    analysis = {k: status.get(k) for k in ("sample_fps", "roll_seconds", "parts", "rows", "last_part")}
+    analysis = {
+        k: status.get(k) for k in ("sample_fps", "roll_seconds", "parts", "rows", "last_part")
+    }
     parts = [
         f"<h1>{escape_html(name)}</h1>",
         f"<div class=facts>{kv_table(connection)}{kv_table(analysis)}</div>",
@@ -135,8 +135,18 @@ def write_camera_report(
 
 
 _CAMERA_FACTS = (
-    "url", "state", "started_at", "updated_at", "frames_received", "frames_analysed",
-    "frames_dropped", "reconnects", "last_error", "camera_fps", "fps_analysed", "max_lag_s",
+    "url",
+    "state",
+    "started_at",
+    "updated_at",
+    "frames_received",
+    "frames_analysed",
+    "frames_dropped",
+    "reconnects",
+    "last_error",
+    "camera_fps",
+    "fps_analysed",
+    "max_lag_s",
 )
 
 
@@ -169,7 +179,8 @@ def write_index(out_dir: Path) -> Path:
             f"<td class=path>{escape_html(run.get('input', ''))}</td></tr>"
         )
     failures = [
-        f"<tr><td>{escape_html(r.get('video_id', f.name))}</td><td class=path>{escape_html(r.get('input', ''))}</td>"
+        f"<tr><td>{escape_html(r.get('video_id', f.name))}</td>"
+        f"<td class=path>{escape_html(r.get('input', ''))}</td>"
         f"<td class=bad>{escape_html(r.get('reason') or 'unknown')}</td></tr>"
         for f, r in failed.items()
     ]
@@ -183,11 +194,26 @@ def write_index(out_dir: Path) -> Path:
         header = ["video", "status", "duration", "faces", "dominant emotions", "input"]
         parts += ["<h2>Analysed</h2>", html_table(header, rows, ' id="videos"')]
     if failures:
-        parts += ["<h2>Failed</h2>", html_table(["video", "input", "reason"], failures, ' id="failed"')]
+        parts += [
+            "<h2>Failed</h2>",
+            html_table(["video", "input", "reason"], failures, ' id="failed"'),
+        ]
     if cameras:
-        header = ["camera", "state", "updated", "frames analysed", "dropped", "reconnects",
-                  "faces", "dominant emotions", "url"]
-        parts += ["<h2>Cameras</h2>", html_table(header, [_camera_row(f) for f in cameras], ' id="cameras"')]
+        header = [
+            "camera",
+            "state",
+            "updated",
+            "frames analysed",
+            "dropped",
+            "reconnects",
+            "faces",
+            "dominant emotions",
+            "url",
+        ]
+        parts += [
+            "<h2>Cameras</h2>",
+            html_table(header, [_camera_row(f) for f in cameras], ' id="cameras"'),
+        ]
     return write_text(out_dir / REPORT, html_page("lightemo-video results", parts))
 
 
@@ -322,7 +348,11 @@ def html_table(header: list[str] | None, rows: list[str], attrs: str = "") -> st
 def kv_table(facts: dict) -> str:
     """One row per fact; nested dicts become ``a.b`` keys."""
     return html_table(
-        None, [f"<tr><td class=key>{escape_html(k)}</td><td>{escape_html(v)}</td></tr>" for k, v in _flatten(facts)]
+        None,
+        [
+            f"<tr><td class=key>{escape_html(k)}</td><td>{escape_html(v)}</td></tr>"
+            for k, v in _flatten(facts)
+        ],
     )
 
 
@@ -348,7 +378,9 @@ def _facts(run: dict) -> str:
         "finished": f"{timings.get('finished_at', '-')} in {timings.get('wall_s', '-')} s",
     }
     settings = {k: run.get(k) for k in ("model", "detector", "parameters")}
-    warnings = "".join(f"<p class=bad>warning: {escape_html(w)}</p>" for w in run.get("warnings") or [])
+    warnings = "".join(
+        f"<p class=bad>warning: {escape_html(w)}</p>" for w in run.get("warnings") or []
+    )
     return f"<div class=facts>{kv_table(video)}{kv_table(settings)}</div>{warnings}"
 
 
@@ -356,7 +388,10 @@ def _status(run: dict) -> str:
     warnings = run.get("warnings") or []
     if not warnings:
         return escape_html(run.get("status"))
-    return f"{escape_html(run.get('status'))} <span class=bad>({escape_html('; '.join(warnings))})</span>"
+    return (
+        f"{escape_html(run.get('status'))} "
+        f"<span class=bad>({escape_html('; '.join(warnings))})</span>"
+    )
 
 
 def emotion_chip(emotion: str) -> str:
@@ -467,19 +502,30 @@ def _href(name: str) -> str:
 def _camera_row(folder: Path) -> str:
     status = read_json(folder / STATUS)
     name = escape_html(status.get("stream_id", folder.name))
-    link = f'<a href="{_href(folder.name)}/report.html">{name}</a>' if (folder / REPORT).is_file() else name
+    link = (
+        f'<a href="{_href(folder.name)}/report.html">{name}</a>'
+        if (folder / REPORT).is_file()
+        else name
+    )
     try:
         emotions = pd.read_parquet(folder / "faces.parquet", columns=["emotion"])["emotion"]
     except (OSError, ValueError):  # no part written yet
         emotions = pd.Series([], dtype=str)
     chips = " ".join(f"{emotion_chip(e)}&times;{n}" for e, n in emotions.value_counts().items())
     state = status.get("state")
-    error = f" <span class=bad>({escape_html(status['last_error'])})</span>" if status.get("last_error") else ""
+    error = (
+        f" <span class=bad>({escape_html(status['last_error'])})</span>"
+        if status.get("last_error")
+        else ""
+    )
     return (
-        f"<tr><td>{link}</td><td>{escape_html(state)}{error}</td><td>{escape_html(status.get('updated_at') or '-')}</td>"
-        f"<td class=num>{status.get('frames_analysed', 0)}</td><td class=num>{status.get('frames_dropped', 0)}</td>"
+        f"<tr><td>{link}</td><td>{escape_html(state)}{error}</td>"
+        f"<td>{escape_html(status.get('updated_at') or '-')}</td>"
+        f"<td class=num>{status.get('frames_analysed', 0)}</td>"
+        f"<td class=num>{status.get('frames_dropped', 0)}</td>"
         f"<td class=num>{status.get('reconnects', 0)}</td><td class=num>{len(emotions)}</td>"
-        f"<td>{chips or 'no faces yet'}</td><td class=path>{escape_html(status.get('url', ''))}</td></tr>"
+        f"<td>{chips or 'no faces yet'}</td>"
+        f"<td class=path>{escape_html(status.get('url', ''))}</td></tr>"
     )
 
 
@@ -502,7 +548,9 @@ def _segment_table(segments: pd.DataFrame, folder: str, latest: bool = False) ->
         f"<td class=num>{s.mean_confidence:.2f}</td></tr>"
         for s in shown.itertuples()
     ]
-    table = html_table(["face", "emotion", "from-to", "duration", "confidence"], rows, ' id="segments"')
+    table = html_table(
+        ["face", "emotion", "from-to", "duration", "confidence"], rows, ' id="segments"'
+    )
     note = ""
     if len(shown) < len(segments):
         which = "latest" if latest else "first"
@@ -518,5 +566,3 @@ def img_tag(png: bytes, alt: str, css_class: str | None = None) -> str:
     data = base64.b64encode(png).decode("ascii")
     attr = f' class="{css_class}"' if css_class else ""
     return f'<img{attr} alt="{escape_html(alt)}" src="data:image/png;base64,{data}">'
-
-

@@ -74,6 +74,4 @@ SEGMENTS = pa.schema(
 # Live cameras (``lightemo-video monitor``): the detections layout plus the wall-clock time
 # each frame was read. ``video_id`` holds the stream id, ``timestamp_s`` counts seconds
 # since the monitor started for that camera, ``frame_index`` counts received frames.
-LIVE_DETECTIONS = pa.schema(
-    [*DETECTIONS, pa.field("captured_at", pa.timestamp("us", tz="UTC"))]
-)
+LIVE_DETECTIONS = pa.schema([*DETECTIONS, pa.field("captured_at", pa.timestamp("us", tz="UTC"))])

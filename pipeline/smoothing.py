@@ -48,13 +48,19 @@ class Smoothing:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise LightEmoError("--smoothing", f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+            raise LightEmoError(
+                "--smoothing", f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}"
+            )
         if self.dwell_s <= 0:
             raise LightEmoError("--smoothing", f"dwell time must be positive, got {self.dwell_s}")
 
 
 def smooth_track(
-    t: np.ndarray, probs: np.ndarray, smoothing: Smoothing, causal: bool = False, prior: np.ndarray | None = None
+    t: np.ndarray,
+    probs: np.ndarray,
+    smoothing: Smoothing,
+    causal: bool = False,
+    prior: np.ndarray | None = None,
 ) -> np.ndarray:
     """Smoothed probabilities (n, 7) of one track seen at times ``t`` (n,), ascending.
 
@@ -73,7 +79,9 @@ def smooth_track(
     return forward if causal else _posterior(probs, stay, forward, prior)
 
 
-def smooth_detections(rows: pd.DataFrame, smoothing: Smoothing, prior: np.ndarray | None = None) -> pd.DataFrame:
+def smooth_detections(
+    rows: pd.DataFrame, smoothing: Smoothing, prior: np.ndarray | None = None
+) -> pd.DataFrame:
     """``rows`` (detections layout) with the ``smoothed_*`` columns computed per face track
     (``prior``: see :func:`smooth_track`)."""
     rows = rows.sort_values(["video_id", "face_id", "timestamp_s"], kind="stable")
@@ -145,7 +153,9 @@ def _forward(probs: np.ndarray, stay: np.ndarray, prior: np.ndarray) -> np.ndarr
     return alpha
 
 
-def _posterior(probs: np.ndarray, stay: np.ndarray, alpha: np.ndarray, prior: np.ndarray) -> np.ndarray:
+def _posterior(
+    probs: np.ndarray, stay: np.ndarray, alpha: np.ndarray, prior: np.ndarray
+) -> np.ndarray:
     """Forward-backward: P(emotion at t | every frame of the track)."""
     evidence = probs / prior
     beta = np.ones_like(probs)

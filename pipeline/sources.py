@@ -31,7 +31,20 @@ from lightemo_video.pipeline.records import Frame
 from lightemo_video.pipeline.storage import Location
 
 VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".3gp"}
+    {
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".mkv",
+        ".avi",
+        ".webm",
+        ".mpg",
+        ".mpeg",
+        ".ts",
+        ".wmv",
+        ".flv",
+        ".3gp",
+    }
 )
 # Counterclockwise display rotation (degrees) -> the OpenCV turn that makes a frame upright.
 _UPRIGHT = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
@@ -126,8 +139,18 @@ def probe_video(path: Location) -> VideoInfo:
     if fps <= 0:
         raise InputError(shown, "video declares no frame rate")
     return VideoInfo(
-        path, stat.st_size, stat.st_mtime_ns, fps, max(count, 1), duration, width, height, rotation,
-        time_base, _pts(first), getattr(stat, "etag", None),
+        path,
+        stat.st_size,
+        stat.st_mtime_ns,
+        fps,
+        max(count, 1),
+        duration,
+        width,
+        height,
+        rotation,
+        time_base,
+        _pts(first),
+        getattr(stat, "etag", None),
     )
 
 
@@ -196,7 +219,9 @@ class VideoFileSource:
                 self.frames_decoded += 1
                 ticks = pts - info.origin_pts
                 end = ticks + (frame.duration or 0)
-                self.end_s = end * tb.numerator / tb.denominator + (0 if frame.duration else 1 / info.fps)
+                self.end_s = end * tb.numerator / tb.denominator + (
+                    0 if frame.duration else 1 / info.fps
+                )
                 if rate is not None:
                     previous, slot = slot, ticks * rate.numerator // rate.denominator
                     if previous is not None and slot <= previous:
@@ -215,7 +240,11 @@ class VideoFileSource:
             first = next(decoded, None)
             if first is None:
                 return
-            if first[0] <= target or target - back <= self.info.origin_pts or self.segment.start_s == 0:
+            if (
+                first[0] <= target
+                or target - back <= self.info.origin_pts
+                or self.segment.start_s == 0
+            ):
                 yield first
                 yield from decoded
                 return
@@ -227,22 +256,33 @@ class VideoFileSource:
             for frame in container.decode(stream):
                 pts = _pts(frame)
                 if pts is None:  # no timestamps at all: count on from the last at the mean rate
-                    pts = self.info.origin_pts if last is None else last + round(
-                        1 / (Fraction(self.info.fps) * self.info.time_base)
+                    pts = (
+                        self.info.origin_pts
+                        if last is None
+                        else last + round(1 / (Fraction(self.info.fps) * self.info.time_base))
                     )
                 last = pts
                 yield pts, frame
         except av.FFmpegError as exc:
-            self.error = f"decoding stopped with an error after {self.end_s:.3f} s ({exc.strerror or exc})"
+            self.error = (
+                f"decoding stopped with an error after {self.end_s:.3f} s ({exc.strerror or exc})"
+            )
 
     def _frame(self, index: int, timestamp_s: float, frame: av.VideoFrame) -> Frame:
         """The decoded picture, upright; limited-range 4:2:0 pictures stay I420 (converted on
         demand); full-range ones (VP9, some phones) are converted by FFmpeg, which knows."""
         turn = _UPRIGHT.get(self.info.rotation)
         limited = frame.color_range != _FULL_RANGE
-        if frame.format.name == "yuv420p" and limited and frame.width % 2 == 0 and frame.height % 2 == 0:
+        if (
+            frame.format.name == "yuv420p"
+            and limited
+            and frame.width % 2 == 0
+            and frame.height % 2 == 0
+        ):
             i420 = frame.to_ndarray()
-            return Frame(index, timestamp_s, i420 if turn is None else rotate(i420, turn), layout="i420")
+            return Frame(
+                index, timestamp_s, i420 if turn is None else rotate(i420, turn), layout="i420"
+            )
         image = frame.to_ndarray(format="bgr24", interpolation="FAST_BILINEAR")
         return Frame(index, timestamp_s, image if turn is None else cv2.rotate(image, turn))
 
@@ -288,7 +328,8 @@ def find_videos(paths: list[Path]) -> tuple[list[Path], list[InputError]]:
     for path in paths:
         if path.is_dir():
             found = sorted(
-                p for p in path.rglob("*")
+                p
+                for p in path.rglob("*")
                 if p.suffix.lower() in VIDEO_SUFFIXES and (p.is_file() or not p.exists())
             )
             if not found:

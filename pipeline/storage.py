@@ -66,7 +66,9 @@ def readable(location: Location) -> bool:
 
 
 # Query parameters of a signed URL that change each time the same object is signed.
-SIGNING_TIME = frozenset({"x-amz-date", "x-amz-expires", "x-goog-date", "x-goog-expires", "expires"})
+SIGNING_TIME = frozenset(
+    {"x-amz-date", "x-amz-expires", "x-goog-date", "x-goog-expires", "expires"}
+)
 
 
 def display(location: Location) -> Location:
@@ -297,7 +299,8 @@ def list_videos(url: str, suffixes: Iterable[str]) -> tuple[list[str], list[Inpu
         return [], [input_error(exc, url)]
     wanted = {s.lower() for s in suffixes}
     videos = sorted(
-        f"{scheme}://{f.path}" for f in found
+        f"{scheme}://{f.path}"
+        for f in found
         if f.type == pafs.FileType.File and PurePosixPath(f.path).suffix.lower() in wanted
     )
     if not videos:
@@ -369,5 +372,5 @@ def list_names(url: str) -> list[str]:
     fs, path = filesystem(url)
     selector = pafs.FileSelector(path, recursive=True, allow_not_found=True)
     return sorted(
-        f.path[len(path) + 1:] for f in fs.get_file_info(selector) if f.type == pafs.FileType.File
+        f.path[len(path) + 1 :] for f in fs.get_file_info(selector) if f.type == pafs.FileType.File
     )

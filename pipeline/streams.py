@@ -92,8 +92,9 @@ def mask_url(url: str) -> str:
 
     The user-info part (``user:pass@``) becomes ``***@``, and the values of query
     parameters that commonly carry secrets (``password=``, ``token=``, ...) become
-    ``***``, in the query or as ``key=value`` pieces of the path. A password containing ``@`` or ``/`` is masked up to the last ``@``, so a
-    badly escaped URL is over-masked rather than leaked.
+    ``***``, in the query or as ``key=value`` pieces of the path. A password containing ``@``
+    or ``/`` is masked up to the last ``@``, so a badly escaped URL is over-masked rather than
+    leaked.
 
     Example:
         >>> mask_url("rtsp://admin:s3cret@10.0.0.7:554/Streaming/101")

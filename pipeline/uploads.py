@@ -116,8 +116,12 @@ class BackgroundUploads:
         reason = str(exc) if isinstance(exc, LightEmoError) else f"{type(exc).__name__}: {exc}"
         with self._changed:
             if self._error is None:  # one line per outage, not one per try
-                log.warning("%s: upload failed, tried again every %g s: %s",
-                            self._name, self._retry_s, reason)
+                log.warning(
+                    "%s: upload failed, tried again every %g s: %s",
+                    self._name,
+                    self._retry_s,
+                    reason,
+                )
             self._error = reason
             if self._waiting.get(file) == times:
                 self._waiting[file] = self._waiting.pop(file)

@@ -8,7 +8,14 @@ from importlib import metadata
 def versions() -> dict[str, str]:
     """Installed versions of lightemo-video and its result-relevant dependencies."""
     out = {}
-    for dist in ("lightemo-video", "opencv-python-headless", "ai-edge-litert", "numpy", "ray", "pyarrow"):
+    for dist in (
+        "lightemo-video",
+        "opencv-python-headless",
+        "ai-edge-litert",
+        "numpy",
+        "ray",
+        "pyarrow",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

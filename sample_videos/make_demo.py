@@ -28,8 +28,9 @@ def _view(image: np.ndarray, cx: float, cy: float, zoom: float) -> np.ndarray:
     """A WIDTH x HEIGHT window of ``image`` centred at (cx, cy), magnified by ``zoom``."""
     scale = zoom * HEIGHT / image.shape[0] * 1.6
     matrix = np.float32([[scale, 0, WIDTH / 2 - cx * scale], [0, scale, HEIGHT / 2 - cy * scale]])
-    return cv2.warpAffine(image, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REFLECT_101)
+    return cv2.warpAffine(
+        image, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+    )
 
 
 def frames() -> list[np.ndarray]:
@@ -51,9 +52,14 @@ def frames() -> list[np.ndarray]:
 def write(path: Path) -> Path:
     """Encode the clip as H.264 (yuv420p, so ordinary players open it)."""
     writer = imageio_ffmpeg.write_frames(
-        str(path), (WIDTH, HEIGHT), fps=FPS, codec="libx264", pix_fmt_out="yuv420p",
+        str(path),
+        (WIDTH, HEIGHT),
+        fps=FPS,
+        codec="libx264",
+        pix_fmt_out="yuv420p",
         output_params=["-crf", "28", "-preset", "slow", "-movflags", "+faststart"],
-        macro_block_size=1, ffmpeg_log_level="error",
+        macro_block_size=1,
+        ffmpeg_log_level="error",
     )
     writer.send(None)
     for frame in frames():

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything the test suite needs on a fresh Debian machine, then runs it.
+# Installs everything the test suite needs on a fresh Debian machine, lints the code with
+# ruff (pyproject.toml's settings), then runs the tests.
 # System packages: GStreamer's RTSP server (live-camera tests) and Chromium (report
 # screenshot test); skipped when apt-get is not available or we are not root.
 set -euo pipefail
@@ -14,4 +15,6 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium >/dev/null
 fi
 "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[test,train]"
+"$PYTHON" -m ruff check .
+"$PYTHON" -m ruff format --check .
 "$PYTHON" -m pytest -q "$@"

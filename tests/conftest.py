@@ -45,7 +45,9 @@ def write_face_folder(root: Path, per_class: dict[str, int], seed: int = 0) -> P
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(count):
-            cv2.imwrite(str(folder / f"img_{i}.jpg"), rng.integers(0, 256, (48, 48), dtype=np.uint8))
+            cv2.imwrite(
+                str(folder / f"img_{i}.jpg"), rng.integers(0, 256, (48, 48), dtype=np.uint8)
+            )
     return root
 
 

@@ -23,8 +23,14 @@ def _detections() -> pd.DataFrame:
         if i == 5:
             boxes.append([50, 50, 60, 60]), probs.append(_probs("neutral", 0.6)), ids.append(2)
         frames.append(
-            FaceDetections(i, t, np.array(boxes, np.float32), np.ones(len(ids), np.float32),
-                           np.array(probs), np.array(ids))
+            FaceDetections(
+                i,
+                t,
+                np.array(boxes, np.float32),
+                np.ones(len(ids), np.float32),
+                np.array(probs),
+                np.array(ids),
+            )
         )
     return aggregate.detection_rows("clip", frames).to_pandas()
 
@@ -78,8 +84,14 @@ def test_every_summary_reads_the_smoothed_emotion_with_one_dominant_definition()
     from lightemo_video.pipeline.smoothing import Smoothing, smooth_detections
 
     frames = [
-        FaceDetections(i, i / 10, np.array([[0, 0, 10, 10]], np.float32), np.ones(1, np.float32),
-                       np.array([_probs("fear" if i % 5 == 0 else "happy", 0.6)]), np.array([1]))
+        FaceDetections(
+            i,
+            i / 10,
+            np.array([[0, 0, 10, 10]], np.float32),
+            np.ones(1, np.float32),
+            np.array([_probs("fear" if i % 5 == 0 else "happy", 0.6)]),
+            np.array([1]),
+        )
         for i in range(40)
     ]
     raw = aggregate.detection_rows("clip", frames).to_pandas()
@@ -96,15 +108,22 @@ def test_every_summary_reads_the_smoothed_emotion_with_one_dominant_definition()
     assert set(aggregate.timeline(rows)["emotion"]) == {"happy"}
     assert aggregate.segments(rows)["emotion"].tolist() == ["happy"]
     # confidence stays the classifier's own: 0.6 on happy frames, 0.08 where it said fear
-    assert aggregate.faces(rows).loc[0, "mean_confidence"] == pytest.approx((32 * 0.6 + 8 * 0.4 / 6) / 40)
-    raw_segments = aggregate.segments(raw.drop(columns=[c for c in raw if c.startswith("smoothed_")]))
+    assert aggregate.faces(rows).loc[0, "mean_confidence"] == pytest.approx(
+        (32 * 0.6 + 8 * 0.4 / 6) / 40
+    )
+    raw_segments = aggregate.segments(
+        raw.drop(columns=[c for c in raw if c.startswith("smoothed_")])
+    )
     assert len(raw_segments) == 16  # files without smoothed columns: the raw flicker
 
 
 def test_dominant_emotion_is_the_most_held_then_the_most_probable():
     rows = pd.DataFrame(
-        {"face_id": [1, 1, 1, 2, 2], "emotion": ["sad", "sad", "happy", "happy", "sad"],
-         **{e: [0.0] * 5 for e in EMOTIONS}}
+        {
+            "face_id": [1, 1, 1, 2, 2],
+            "emotion": ["sad", "sad", "happy", "happy", "sad"],
+            **{e: [0.0] * 5 for e in EMOTIONS},
+        }
     )
     rows.loc[[0, 1], "sad"] = 0.4
     rows.loc[2, "happy"] = 0.95
@@ -123,8 +142,14 @@ def test_a_faces_thumbnail_is_its_largest_most_confident_box():
     confidently found, is its picture (score x area: 0.9 x 900 > 0.3 x 1600)."""
     sizes, scores = [10, 20, 30, 40, 20], [0.9, 0.9, 0.9, 0.3, 0.9]
     frames = [
-        FaceDetections(i, i / 10, np.array([[5, 6, 5 + s, 6 + s]], np.float32),
-                       np.array([p], np.float32), _probs("happy")[None], np.array([1]))
+        FaceDetections(
+            i,
+            i / 10,
+            np.array([[5, 6, 5 + s, 6 + s]], np.float32),
+            np.array([p], np.float32),
+            _probs("happy")[None],
+            np.array([1]),
+        )
         for i, (s, p) in enumerate(zip(sizes, scores, strict=True))
     ]
     faces = aggregate.faces(aggregate.detection_rows("clip", frames).to_pandas())
@@ -139,10 +164,20 @@ def _camera_rows(frames: int = 900, seed: int = 0) -> pd.DataFrame:
     records = []
     for i in range(frames):
         ids = np.flatnonzero(rng.random(3) < 0.8) + 1
-        probs = np.array([_probs(EMOTIONS[(i // 15 + 2 * f) % 7], 0.5 + 0.4 * rng.random()) for f in ids])
+        probs = np.array(
+            [_probs(EMOTIONS[(i // 15 + 2 * f) % 7], 0.5 + 0.4 * rng.random()) for f in ids]
+        )
         boxes = np.array([[10.0 * f, 0, 40, 40] for f in ids], np.float32).reshape(-1, 4)
-        records.append(FaceDetections(i, i / 5, boxes, np.ones(len(ids), np.float32),
-                                      probs.reshape(-1, 7), ids.astype(np.int64)))
+        records.append(
+            FaceDetections(
+                i,
+                i / 5,
+                boxes,
+                np.ones(len(ids), np.float32),
+                probs.reshape(-1, 7),
+                ids.astype(np.int64),
+            )
+        )
     return aggregate.detection_rows("cam", records).to_pandas()
 
 
@@ -151,7 +186,9 @@ def test_a_timeline_extended_from_a_cut_equals_the_whole_one(cut_s):
     """A live camera recomputes only the seconds its newest part touches."""
     rows = _camera_rows()
     before = aggregate.timeline(rows[rows["timestamp_s"] < cut_s])
-    pd.testing.assert_frame_equal(aggregate.timeline_since(before, rows, cut_s), aggregate.timeline(rows))
+    pd.testing.assert_frame_equal(
+        aggregate.timeline_since(before, rows, cut_s), aggregate.timeline(rows)
+    )
 
 
 def test_segments_do_not_depend_on_row_order():
@@ -162,4 +199,7 @@ def test_segments_do_not_depend_on_row_order():
     both = pd.concat([aggregate.segments(other), segments], ignore_index=True)
     pd.testing.assert_frame_equal(aggregate.segments(shuffled), both)
     assert segments.groupby("face_id")["start_s"].is_monotonic_increasing.all()
-    assert (segments["frames"].sum(), segments["face_id"].tolist()) == (len(rows), sorted(segments["face_id"]))
+    assert (segments["frames"].sum(), segments["face_id"].tolist()) == (
+        len(rows),
+        sorted(segments["face_id"]),
+    )

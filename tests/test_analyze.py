@@ -146,7 +146,9 @@ def test_crowd_clip_ids_are_people(stages):
     assert not rows.duplicated(["frame_index", "face_id"]).any()  # two people, two ids
     confident = rows[rows["det_score"] >= stages.min_score]  # weak boxes only continue faces
     assert set(confident["face_id"]) == set(ids) and confident.groupby("face_id").size().min() >= 3
-    assert (rows["det_score"] >= stages.config.tracker.weak_score).all() and len(confident) < len(rows)
+    assert (rows["det_score"] >= stages.config.tracker.weak_score).all() and len(confident) < len(
+        rows
+    )
     split = _run(clip, stages, segment_frames=7).to_pandas()  # faces held across segment edges
     assert split[["frame_index", "face_id", "x"]].equals(rows[["frame_index", "face_id", "x"]])
 

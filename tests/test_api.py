@@ -28,14 +28,17 @@ def test_one_path_returns_tables_in_memory(tmp_path, first_frame):
     row = result.detections.iloc[0]
     [face] = lightemo_video.analyze_image(first_frame).itertuples()
     assert row["frame_index"] == 0 and (face.emotion, row["emotion"]) == ("happy", "happy")
-    assert np.allclose([face.x, face.y, face.w, face.h], row[["x", "y", "w", "h"]].astype(float), atol=4)
+    assert np.allclose(
+        [face.x, face.y, face.w, face.h], row[["x", "y", "w", "h"]].astype(float), atol=4
+    )
 
 
 def test_a_list_writes_the_cli_files_and_reports_bad_inputs_alone(tmp_path):
     bad = tmp_path / "notes.mp4"
     bad.write_text("not a video")
-    results = lightemo_video.analyze([DEMO_CLIP, bad, tmp_path / "missing.mp4"], out=tmp_path / "out",
-                                     sample_fps=2, workers=1)
+    results = lightemo_video.analyze(
+        [DEMO_CLIP, bad, tmp_path / "missing.mp4"], out=tmp_path / "out", sample_fps=2, workers=1
+    )
     assert [r.status for r in results] == ["ok", "failed", "failed"]
     ok = results[0]
     assert ok.folder == tmp_path / "out" / "astronaut_demo"
@@ -55,7 +58,9 @@ def test_a_folder_gives_a_list_with_its_bad_files_reported_alone(tmp_path):
     (folder / "day2" / "broken.mp4").write_text("not a video")
     results = lightemo_video.analyze(folder, sample_fps=1, workers=1)
     assert sorted((r.video_id, r.status) for r in results) == [
-        ("broken", "failed"), ("day1", "ok"), ("day2", "ok")
+        ("broken", "failed"),
+        ("day1", "ok"),
+        ("day2", "ok"),
     ]
     assert all(len(r.faces) >= 1 for r in results if r.status == "ok")
 
@@ -79,7 +84,16 @@ def test_a_picture_gives_a_row_per_face_left_to_right(first_frame, tmp_path):
     analyzer = lightemo_video.ImageAnalyzer()
     pair = np.hstack([first_frame, cv2.flip(first_frame, 1)])  # the astronaut and her mirror
     faces = analyzer(pair)
-    assert list(faces.columns) == ["x", "y", "w", "h", "det_score", *EMOTIONS, "emotion", "confidence"]
+    assert list(faces.columns) == [
+        "x",
+        "y",
+        "w",
+        "h",
+        "det_score",
+        *EMOTIONS,
+        "emotion",
+        "confidence",
+    ]
     assert len(faces) == 2 and faces["x"].is_monotonic_increasing
     assert faces["x"].iloc[1] > first_frame.shape[1] > faces["x"].iloc[0] + faces["w"].iloc[0]
     assert np.allclose(faces[list(EMOTIONS)].sum(axis=1), 1, atol=1e-3)

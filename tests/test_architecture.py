@@ -19,7 +19,14 @@ def test_parameter_count_matches_the_described_layers():
     # The paper claims 2,143,751; the layers it lists add up to this.
     model = build_lightemonet()
     assert model.count_params() == 2_651_623
-    assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == [32, 32, 64, 64, 128, 128]
+    assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == [
+        32,
+        32,
+        64,
+        64,
+        128,
+        128,
+    ]
     assert model.get_layer("dense").units == 512
 
 
@@ -37,7 +44,14 @@ def test_half_width_variant_has_a_quarter_of_the_convolution_work():
     from lightemo_video.model.architecture import build_architecture
 
     model = build_architecture("lightemonet-half")
-    assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == [16, 16, 32, 32, 64, 64]
+    assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == [
+        16,
+        16,
+        32,
+        32,
+        64,
+        64,
+    ]
     assert model.get_layer("dense").units == 256
     assert model.count_params() == 664_567
     assert model.output_shape == (None, 7)
@@ -121,7 +135,8 @@ def test_upscaled_variant_is_the_pooled_model_on_a_larger_face(tmp_path):
     faces = rng.random((4, 48, 48, 1), dtype=np.float32)
     enlarged = tf.image.resize(faces, (64, 64), method="bilinear")
     np.testing.assert_allclose(
-        np.asarray(model(faces, training=False)), np.asarray(at_64(enlarged, training=False)),
+        np.asarray(model(faces, training=False)),
+        np.asarray(at_64(enlarged, training=False)),
         atol=1e-5,
     )
     assert not np.allclose(np.asarray(model(faces)), np.asarray(pooled(faces)), atol=1e-3)

@@ -60,7 +60,9 @@ def test_training_batches_augment_only_minority_classes():
         assert x.shape == (len(idx), 48, 48, 1) and x.dtype == np.float32 and x.max() <= 1.0
         np.testing.assert_allclose(w, class_weights(faces.labels)[y])
         for row, i in enumerate(idx):
-            unchanged = np.array_equal(np.round(x[row, :, :, 0] * 255).astype(np.uint8), originals[int(i)])
+            unchanged = np.array_equal(
+                np.round(x[row, :, :, 0] * 255).astype(np.uint8), originals[int(i)]
+            )
             if minority_mask(np.array([y[row]]))[0]:
                 minority_changed += not unchanged
             else:
@@ -86,7 +88,10 @@ def test_all_class_recipe_augments_every_class_without_oversampling():
     assert sorted(sequence.order.tolist()) == list(range(len(faces)))
     x, onehot, _ = sequence[0]
     idx = sequence.order[:16]
-    changed = [not np.array_equal(np.round(x[r, :, :, 0] * 255).astype(np.uint8), faces.images[i]) for r, i in enumerate(idx)]
+    changed = [
+        not np.array_equal(np.round(x[r, :, :, 0] * 255).astype(np.uint8), faces.images[i])
+        for r, i in enumerate(idx)
+    ]
     assert all(changed)
     np.testing.assert_allclose(loss_weights(faces.labels, "sqrt") ** 2, class_weights(faces.labels))
 

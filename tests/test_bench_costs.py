@@ -25,8 +25,20 @@ def test_a_face_is_priced_against_a_frame_for_each_model(demo_clip):
 def test_a_clip_without_faces_has_no_price(tmp_path):
     clip = tmp_path / "grey.mp4"
     subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "color=gray:s=320x240:d=1",
-         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip)],
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=gray:s=320x240:d=1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            str(clip),
+        ],
         check=True,
     )
     assert stage_costs(clip, AnalyzeConfig(), frames=5, repeats=1) == {"frames": 0}

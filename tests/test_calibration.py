@@ -31,7 +31,9 @@ def test_the_fit_recovers_the_temperature_and_lowers_the_calibration_error():
     t = fit_temperature(probs, labels)
     assert t == pytest.approx(2.0, rel=0.1)
     assert log_loss(probs, labels, t) < log_loss(probs, labels, 1.0)
-    assert calibration_error(scale_temperature(probs, t), labels) < 0.5 * calibration_error(probs, labels)
+    assert calibration_error(scale_temperature(probs, t), labels) < 0.5 * calibration_error(
+        probs, labels
+    )
     assert np.array_equal(scale_temperature(probs, t).argmax(axis=1), probs.argmax(axis=1))
 
 
@@ -50,8 +52,14 @@ def test_a_cards_temperature_is_applied_for_the_augmentation_it_was_fit_for(tmp_
 
 
 def test_shipped_models_carry_their_calibration():
-    shipped = ("lightemonet-ferplus-pool-r2", "lightemonet-ferplus-pool", "lightemonet-ferplus",
-               "lightemonet-plus-r4", "lightemonet-half", "lightemonet")
+    shipped = (
+        "lightemonet-ferplus-pool-r2",
+        "lightemonet-ferplus-pool",
+        "lightemonet-ferplus",
+        "lightemonet-plus-r4",
+        "lightemonet-half",
+        "lightemonet",
+    )
     for name in shipped:
         calibration = json.loads((WEIGHTS_DIR / f"{name}.json").read_text())["calibration"]
         assert calibration["ece_after"] <= calibration["ece_before"], name

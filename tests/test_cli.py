@@ -63,11 +63,22 @@ def test_the_camera_table_shows_files_waiting_to_upload_and_why():
 
     from lightemo_video.cli import _camera_table
 
-    status = {"stream_id": "cam1", "state": "live", "parts": 4, "rows": 120, "uploads_waiting": 3,
-              "upload_error": "s3://results/cam1/part-3.parquet: cannot reach the storage endpoint"}
+    status = {
+        "stream_id": "cam1",
+        "state": "live",
+        "parts": 4,
+        "rows": 120,
+        "uploads_waiting": 3,
+        "upload_error": "s3://results/cam1/part-3.parquet: cannot reach the storage endpoint",
+    }
     console = Console(record=True, width=300)
-    console.print(_camera_table([status, {**status, "stream_id": "cam2", "uploads_waiting": 0,
-                                          "upload_error": None}]))
-    cam1, cam2 = [line for line in console.export_text().splitlines() if "cam" in line and "live" in line]
+    console.print(
+        _camera_table(
+            [status, {**status, "stream_id": "cam2", "uploads_waiting": 0, "upload_error": None}]
+        )
+    )
+    cam1, cam2 = [
+        line for line in console.export_text().splitlines() if "cam" in line and "live" in line
+    ]
     assert "4/120 (3 to upload)" in cam1 and "cannot reach the storage endpoint" in cam1
     assert "to upload" not in cam2 and "storage" not in cam2

@@ -71,7 +71,15 @@ def test_outputs_follow_the_schema(batch):
     detections = pd.read_parquet(folder / "detections.parquet")
     assert list(detections.columns) == schema.DETECTIONS.names
     assert list(detections.columns)[:9] == [
-        "video_id", "frame_index", "timestamp_s", "face_id", "x", "y", "w", "h", "det_score"
+        "video_id",
+        "frame_index",
+        "timestamp_s",
+        "face_id",
+        "x",
+        "y",
+        "w",
+        "h",
+        "det_score",
     ]
     assert set(EMOTIONS) <= set(detections.columns)
     run = json.loads((folder / "run.json").read_text())
@@ -100,18 +108,25 @@ def test_rerun_skips_finished_work_and_force_redoes_it(batch):
     assert again.exit_code == 0, again.output
     assert "skipped" in again.output
     assert (out / "demo" / "detections.parquet").stat().st_mtime_ns == before
-    changed = runner.invoke(app, ["analyze", str(good), "--out", str(out), "--workers", "1", "--sample-fps", "5"])
+    changed = runner.invoke(
+        app, ["analyze", str(good), "--out", str(out), "--workers", "1", "--sample-fps", "5"]
+    )
     assert changed.exit_code == 0, changed.output
     run = json.loads((out / "demo" / "run.json").read_text())
     assert run["frames_analysed"] == 40 and run["parameters"]["sample_fps"] == 5
 
 
-@pytest.mark.parametrize("level, rows_file", [("frame", "detections"), ("second", "timeline"), ("face", "faces"), ("segment", None)])
+@pytest.mark.parametrize(
+    "level, rows_file",
+    [("frame", "detections"), ("second", "timeline"), ("face", "faces"), ("segment", None)],
+)
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
 def test_export_round_trips(batch, tmp_path, level, rows_file, fmt):
     _, out, _ = batch
     target = tmp_path / f"export.{fmt}"
-    result = runner.invoke(app, ["export", str(out / "demo"), "--format", fmt, "--level", level, "-o", str(target)])
+    result = runner.invoke(
+        app, ["export", str(out / "demo"), "--format", fmt, "--level", level, "-o", str(target)]
+    )
     assert result.exit_code == 0, result.output
     back = {"csv": pd.read_csv, "json": pd.read_json, "parquet": pd.read_parquet}[fmt](target)
     if rows_file:
@@ -139,19 +154,34 @@ def test_missing_path_and_bad_options():
     result = runner.invoke(app, ["analyze", str(DEMO_CLIP), "--model", "nope"])
     assert result.exit_code == 1 and "nope: no such model" in result.output
     result = runner.invoke(app, ["analyze", str(DEMO_CLIP), "--tta", "rotate"])
-    assert result.exit_code == 1 and "--tta: unknown test-time augmentation 'rotate'" in result.output
+    assert (
+        result.exit_code == 1 and "--tta: unknown test-time augmentation 'rotate'" in result.output
+    )
 
 
 def test_test_time_augmentation_is_recorded_and_changes_results(tmp_path):
     # plus: the default FER+ model is nearly certain of the astronaut's smile either way
-    args = ["analyze", str(DEMO_CLIP), "--out", str(tmp_path), "--sample-fps", "2", "--workers", "1", "--model", "plus"]
+    args = [
+        "analyze",
+        str(DEMO_CLIP),
+        "--out",
+        str(tmp_path),
+        "--sample-fps",
+        "2",
+        "--workers",
+        "1",
+        "--model",
+        "plus",
+    ]
     probs = {}
     for tta in ("none", "flip"):
         result = runner.invoke(app, [*args, "--tta", tta])
         assert result.exit_code == 0 and "skipped" not in result.output, result.output
         run = json.loads((tmp_path / "astronaut_demo" / "run.json").read_text())
         assert run["model"]["test_time_augmentation"] == tta and run["parameters"]["tta"] == tta
-        probs[tta] = pd.read_parquet(tmp_path / "astronaut_demo" / "detections.parquet")[["happy", "neutral"]]
+        probs[tta] = pd.read_parquet(tmp_path / "astronaut_demo" / "detections.parquet")[
+            ["happy", "neutral"]
+        ]
     assert len(probs["none"]) == len(probs["flip"]) > 0
     assert not np.allclose(probs["none"].to_numpy(), probs["flip"].to_numpy(), atol=1e-3)
 
@@ -160,11 +190,40 @@ def test_a_container_longer_than_its_video_reports_where_the_frames_end(tmp_path
     """Audio running 8 s past the picture: the container says 10 s, the frames end at 2 s
     (segments past them decode nothing and must not count)."""
     clip = tmp_path / "long_audio.mkv"
-    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc=s=160x120:r=10:d=2", "-f", "lavfi", "-i",
-           "sine=d=10", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip))
+    ffmpeg(
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=160x120:r=10:d=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=d=10",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        str(clip),
+    )
     out = tmp_path / "out"
-    result = runner.invoke(app, ["analyze", str(clip), "--out", str(out), "--sample-fps", "0",
-                                 "--segment-frames", "10", "--workers", "1"])
+    result = runner.invoke(
+        app,
+        [
+            "analyze",
+            str(clip),
+            "--out",
+            str(out),
+            "--sample-fps",
+            "0",
+            "--segment-frames",
+            "10",
+            "--workers",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     run = json.loads((out / "long_audio" / "run.json").read_text())
     assert run["frames_decoded"] == 20 and abs(run["duration_s"] - 2.0) < 0.2, run

@@ -34,7 +34,9 @@ def test_any_folder_of_class_folders_is_one_split(tmp_path):
 
 
 def test_csv_layout_and_usage_filter(tmp_path):
-    path = _csv(tmp_path, [f"0,{PIXELS},Training", f"3,{PIXELS},PublicTest", f"6,{PIXELS},PrivateTest"])
+    path = _csv(
+        tmp_path, [f"0,{PIXELS},Training", f"3,{PIXELS},PublicTest", f"6,{PIXELS},PrivateTest"]
+    )
     assert load_csv(path).labels.tolist() == [0, 3, 6]
     assert load_faces(path, split="PublicTest").labels.tolist() == [3]
 
@@ -42,11 +44,31 @@ def test_csv_layout_and_usage_filter(tmp_path):
 @pytest.mark.parametrize(
     "rows, header, message",
     [
-        ([f"0,{' '.join(['1'] * 100)},Training"], "emotion,pixels,Usage", "fer2013.csv:2: pixels has 100 values"),
-        ([f"9,{PIXELS},Training"], "emotion,pixels,Usage", "fer2013.csv:2: unknown emotion label 9"),
-        ([f"x,{PIXELS},Training"], "emotion,pixels,Usage", "fer2013.csv:2: emotion 'x' is not an integer"),
-        ([f"0,{PIXELS},Training", f"1,{PIXELS[:-3]}abc,Training"], "emotion,pixels,Usage", "fer2013.csv:3: pixels must be"),
-        ([f"0,{' '.join(['300'] * 2304)},Training"], "emotion,pixels,Usage", "fer2013.csv:2: pixel values"),
+        (
+            [f"0,{' '.join(['1'] * 100)},Training"],
+            "emotion,pixels,Usage",
+            "fer2013.csv:2: pixels has 100 values",
+        ),
+        (
+            [f"9,{PIXELS},Training"],
+            "emotion,pixels,Usage",
+            "fer2013.csv:2: unknown emotion label 9",
+        ),
+        (
+            [f"x,{PIXELS},Training"],
+            "emotion,pixels,Usage",
+            "fer2013.csv:2: emotion 'x' is not an integer",
+        ),
+        (
+            [f"0,{PIXELS},Training", f"1,{PIXELS[:-3]}abc,Training"],
+            "emotion,pixels,Usage",
+            "fer2013.csv:3: pixels must be",
+        ),
+        (
+            [f"0,{' '.join(['300'] * 2304)},Training"],
+            "emotion,pixels,Usage",
+            "fer2013.csv:2: pixel values",
+        ),
         ([f"0,{PIXELS}"], "label,pixels", "missing column(s) emotion"),
     ],
 )

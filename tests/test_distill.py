@@ -17,12 +17,14 @@ from lightemo_video.model.errors import DataError  # noqa: E402
 @pytest.fixture
 def teacher(tmp_path):
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((48, 48, 1)),
-        keras.layers.Conv2D(4, 3, activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(7, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((48, 48, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(7, activation="softmax"),
+        ]
+    )
     model.save(tmp_path / "teacher.keras")
     return model, tmp_path / "teacher.keras"
 
@@ -97,6 +99,11 @@ def test_stored_probabilities_tell_apart_files_of_the_same_name_in_two_classes(t
     names = ("/data/train/angry/Training_8475486.jpg", "/data/train/surprise/Training_8475486.jpg")
     two = FaceSet(images, np.array([0, 5]), names)
     probs = np.eye(7, dtype=np.float32)[[0, 5]]
-    elsewhere = ["/gpu/fer2013/train/surprise/Training_8475486.jpg", "/gpu/fer2013/train/angry/Training_8475486.jpg"]
+    elsewhere = [
+        "/gpu/fer2013/train/surprise/Training_8475486.jpg",
+        "/gpu/fer2013/train/angry/Training_8475486.jpg",
+    ]
     np.savez(tmp_path / "probs.npz", probs=probs[::-1], names=np.asarray(elsewhere))
-    np.testing.assert_array_equal(teacher_targets(two, tmp_path / "probs.npz", share=1.0).targets, probs)
+    np.testing.assert_array_equal(
+        teacher_targets(two, tmp_path / "probs.npz", share=1.0).targets, probs
+    )

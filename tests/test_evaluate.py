@@ -20,7 +20,12 @@ def test_classification_metrics_by_hand():
     y_pred = np.array([0, 3, 3, 3, 6, 6])
     m = classification_metrics(y_true, y_pred)
     assert m["accuracy"] == round(4 / 6, 4)
-    assert m["per_class"]["happy"] == {"precision": round(2 / 3, 4), "recall": round(2 / 3, 4), "f1": round(2 / 3, 4), "support": 3}
+    assert m["per_class"]["happy"] == {
+        "precision": round(2 / 3, 4),
+        "recall": round(2 / 3, 4),
+        "f1": round(2 / 3, 4),
+        "support": 3,
+    }
     assert m["per_class"]["neutral"]["precision"] == 0.5 and m["per_class"]["disgust"]["f1"] == 0.0
     assert m["confusion_matrix"][3] == [0, 0, 0, 2, 0, 0, 1]
 
@@ -39,13 +44,31 @@ def test_evaluate_writes_metrics_plot_and_report(tmp_path):
     split = small_split(tmp_path / "split", 6)
     out = tmp_path / "eval"
     result = CliRunner().invoke(
-        app, ["evaluate", "--data", str(split), "--model", "plus", "--out", str(out), "--latency-runs", "20"]
+        app,
+        [
+            "evaluate",
+            "--data",
+            str(split),
+            "--model",
+            "plus",
+            "--out",
+            str(out),
+            "--latency-runs",
+            "20",
+        ],
     )
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["images"] == 42 and metrics["parameters"] == 2_651_623
     assert set(metrics["formats"]) == {"keras", "tflite"}
-    for key in ("accuracy", "macro_f1", "per_class", "confusion_matrix", "latency", "throughput_images_per_s"):
+    for key in (
+        "accuracy",
+        "macro_f1",
+        "per_class",
+        "confusion_matrix",
+        "latency",
+        "throughput_images_per_s",
+    ):
         assert key in metrics
     assert sum(map(sum, metrics["confusion_matrix"])) == 42
     assert set(metrics["latency"]) == {"runs", "mean_ms", "median_ms", "p95_ms"}
@@ -76,8 +99,20 @@ def test_evaluate_on_the_validation_slice_with_flip_averaging(tmp_path):
     out = tmp_path / "eval"
     result = CliRunner().invoke(
         app,
-        ["evaluate", "--data", str(train), "--validation", "--tta", "flip", "--model", "plus",
-         "--out", str(out), "--latency-runs", "20"],
+        [
+            "evaluate",
+            "--data",
+            str(train),
+            "--validation",
+            "--tta",
+            "flip",
+            "--model",
+            "plus",
+            "--out",
+            str(out),
+            "--latency-runs",
+            "20",
+        ],
     )
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
@@ -97,11 +132,24 @@ def test_a_model_file_elsewhere_is_scored_and_carded_by_its_own_card(tmp_path):
     shutil.copy(WEIGHTS_DIR / "lightemonet-ferplus.int8.tflite", candidate)
     card = json.loads((WEIGHTS_DIR / "lightemonet-ferplus.json").read_text())
     (candidate.parent / "lightemonet-plus.json").write_text(json.dumps(card))
-    shipped = {p: p.read_bytes() for p in WEIGHTS_DIR.glob("lightemonet-plus.*") if p.suffix != ".keras"}
+    shipped = {
+        p: p.read_bytes() for p in WEIGHTS_DIR.glob("lightemonet-plus.*") if p.suffix != ".keras"
+    }
     try:
         result = CliRunner().invoke(
-            app, ["evaluate", "--data", str(split), "--model", str(candidate), "--write-card",
-                  "--out", str(tmp_path / "eval"), "--latency-runs", "5"],
+            app,
+            [
+                "evaluate",
+                "--data",
+                str(split),
+                "--model",
+                str(candidate),
+                "--write-card",
+                "--out",
+                str(tmp_path / "eval"),
+                "--latency-runs",
+                "5",
+            ],
         )
         overwritten = [p.name for p, data in shipped.items() if p.read_bytes() != data]
     finally:  # never leave a shipped file changed, even when this test fails

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from lightemo_video.pipeline import aggregate, schema
-from lightemo_video.pipeline.records import FaceDetections
 from lightemo_video.pipeline.outputs import write_json
+from lightemo_video.pipeline.records import FaceDetections
 from lightemo_video.pipeline.sinks import write_table
 from typer.testing import CliRunner
 
@@ -151,7 +151,11 @@ def test_an_export_written_into_the_output_folder_is_not_taken_for_a_video(tmp_p
     write_analysed_video(out, "gamma", 10, seed=3)  # analysed later
     again = tmp_path / "again.parquet"
     _export(out, "--level", "frame", "-o", again)
-    assert pd.read_parquet(again)["video_id"].value_counts().to_dict() == {"alpha": 60, "beta": 50, "gamma": 20}
+    assert pd.read_parquet(again)["video_id"].value_counts().to_dict() == {
+        "alpha": 60,
+        "beta": 50,
+        "gamma": 20,
+    }
     _export(out, "--level", "face", "-o", tmp_path / "faces.csv")
     assert len(pd.read_csv(tmp_path / "faces.csv")) == 6
 
@@ -168,5 +172,10 @@ def test_clock_rounds_before_it_carries():
     from lightemo_video.pipeline.export import clock
 
     assert [clock(t) for t in (0.04, 59.94, 59.96, 119.967, 3599.97, 3725.3)] == [
-        "00:00.0", "00:59.9", "01:00.0", "02:00.0", "1:00:00.0", "1:02:05.3"
+        "00:00.0",
+        "00:59.9",
+        "01:00.0",
+        "02:00.0",
+        "1:00:00.0",
+        "1:02:05.3",
     ]

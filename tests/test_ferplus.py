@@ -13,7 +13,9 @@ from lightemo_video.model.labels import CLASS_INDEX
 
 from tests.conftest import shared_path
 
-HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+HEADER = (
+    "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+)
 
 
 def write_csv_dataset(tmp_path, votes: list[str]):
@@ -40,9 +42,14 @@ def test_votes_become_plurality_labels_and_distributions(tmp_path):
         ],
     )
     relabelled = ferplus_labels(faces, ferplus)
-    assert [n.rsplit(":", 1)[1] for n in relabelled.names] == ["2", "6"]  # CSV lines of rows 0 and 4
+    assert [n.rsplit(":", 1)[1] for n in relabelled.names] == [
+        "2",
+        "6",
+    ]  # CSV lines of rows 0 and 4
     assert relabelled.labels.tolist() == [CLASS_INDEX["happy"], CLASS_INDEX["sad"]]
-    np.testing.assert_allclose(relabelled.targets[0][[CLASS_INDEX["happy"], CLASS_INDEX["angry"]]], [0.8, 0.2])
+    np.testing.assert_allclose(
+        relabelled.targets[0][[CLASS_INDEX["happy"], CLASS_INDEX["angry"]]], [0.8, 0.2]
+    )
     np.testing.assert_allclose(relabelled.targets.sum(axis=1), 1.0)
     assert relabelled.targets[1][CLASS_INDEX["neutral"]] == pytest.approx(2 / 7)
     assert relabelled.subset(np.array([1])).targets.shape == (1, 7)
@@ -59,7 +66,9 @@ def test_blend_keeps_every_face_and_its_fer2013_label(tmp_path):
     blended = blend_ferplus(faces, ferplus, share=0.3)
     sad, happy, angry = CLASS_INDEX["sad"], CLASS_INDEX["happy"], CLASS_INDEX["angry"]
     assert blended.labels.tolist() == [happy, happy] and len(blended) == 2
-    np.testing.assert_allclose(blended.targets[0][[happy, sad, angry]], [0.7, 0.24, 0.06], atol=1e-6)
+    np.testing.assert_allclose(
+        blended.targets[0][[happy, sad, angry]], [0.7, 0.24, 0.06], atol=1e-6
+    )
     np.testing.assert_allclose(blended.targets[1], np.eye(7)[happy])
     np.testing.assert_allclose(blended.targets.sum(axis=1), 1.0, atol=1e-6)
     with pytest.raises(DataError, match="FER2013 label leads"):
@@ -84,8 +93,15 @@ def test_public_test_images_get_their_ferplus_votes():
     with (root / "fer2013new.csv").open() as handle:
         row = list(csv.DictReader(handle))[int(first["ferplus_row"])]
     i = next(k for k, n in enumerate(relabelled.names) if n.endswith(first["fer2013_path"]))
-    votes = np.array([float(row[c]) for c in ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")])
+    votes = np.array(
+        [
+            float(row[c])
+            for c in ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+        ]
+    )
     np.testing.assert_allclose(relabelled.targets[i], votes / votes.sum(), rtol=1e-6)
     original = dict(zip(faces.names, faces.labels, strict=True))
-    agreement = np.mean([original[n] == label for n, label in zip(relabelled.names, relabelled.labels, strict=True)])
+    agreement = np.mean(
+        [original[n] == label for n, label in zip(relabelled.names, relabelled.labels, strict=True)]
+    )
     assert 0.55 < agreement < 0.75  # FER+ relabels about a third of FER2013

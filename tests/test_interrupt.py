@@ -18,9 +18,22 @@ def test_sigint_mid_run_leaves_no_partial_files(tmp_path):
     """This checkout's CLI in a subprocess (the installed command is tested in test_install)."""
     out = tmp_path / "out"
     cli = [sys.executable, "-c", "from lightemo_video.cli import app; app()"]
-    args = [*cli, "analyze", str(DEMO_CLIP), "--out", str(out), "--sample-fps", "0",
-            "--segment-frames", "10", "--workers", "1"]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = [
+        *cli,
+        "analyze",
+        str(DEMO_CLIP),
+        "--out",
+        str(out),
+        "--sample-fps",
+        "0",
+        "--segment-frames",
+        "10",
+        "--workers",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     folder = out / "astronaut_demo"
     staged = out / STAGING / "astronaut_demo"  # rows go here until the video completes
     deadline = time.monotonic() + 120
@@ -36,6 +49,8 @@ def test_sigint_mid_run_leaves_no_partial_files(tmp_path):
         assert json.loads((folder / "run.json").read_text())["status"] == "ok"
         pd.read_parquet(folder / "detections.parquet")
 
-    done = subprocess.run(args[:-4] + ["--workers", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        args[:-4] + ["--workers", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads((folder / "run.json").read_text())["status"] == "ok"

@@ -21,11 +21,20 @@ def test_describe_reads_model_and_features(tmp_path):
     (tmp_path / "epyc").write_text(EPYC)
     intel, amd = describe(tmp_path / "amx"), describe(tmp_path / "epyc")
     assert intel["cpu"] == "Intel(R) Xeon(R) Platinum 8480+"
-    assert intel["features"] == ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8"]
+    assert intel["features"] == [
+        "avx2",
+        "avx512f",
+        "avx512_vnni",
+        "avx512_bf16",
+        "amx_bf16",
+        "amx_int8",
+    ]
     assert amd == {"cpu": "AMD EPYC", "cpus": intel["cpus"], "features": ["avx2"]}
     assert has_fast_bf16(intel) and not has_fast_bf16(amd)
 
 
 def test_describe_without_cpuinfo_still_names_something(tmp_path):
     described = describe(tmp_path / "missing")
-    assert described["cpus"] >= 1 and isinstance(described["cpu"], str) and described["features"] == []
+    assert (
+        described["cpus"] >= 1 and isinstance(described["cpu"], str) and described["features"] == []
+    )

@@ -24,11 +24,15 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
 
 
 def page_faults(mode: str) -> int:
-    done = subprocess.run([sys.executable, "-c", PATTERN, mode], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", PATTERN, mode], capture_output=True, text=True, check=True
+    )
     return int(done.stdout.strip())
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning is Linux-only")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="glibc malloc tuning is Linux-only"
+)
 def test_tuned_malloc_reuses_freed_blocks():
     default, tuned = page_faults("default"), page_faults("tuned")
     assert default > 20 * 2_000  # glibc gave >= 8 MB back every round (4 KiB pages)

@@ -29,8 +29,8 @@ import pytest
 from lightemo_video.pipeline import monitor, schema
 from lightemo_video.pipeline.analyze import AnalyzeConfig
 from lightemo_video.pipeline.monitor import CameraMonitor, MonitorConfig, monitor_cameras
-from lightemo_video.pipeline.report import build_reports
 from lightemo_video.pipeline.outputs import TEMP_PREFIX
+from lightemo_video.pipeline.report import build_reports
 from lightemo_video.pipeline.streams import LiveFrame, SourceStats, StreamConfig
 from typer.testing import CliRunner
 
@@ -105,7 +105,13 @@ def ray_session():
     """One embedded Ray for the in-process tests (monitor_cameras reuses it)."""
     import ray
 
-    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    ray.init(
+        address="local",
+        num_cpus=4,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="WARNING",
+    )
     yield
     ray.shutdown()
 
@@ -156,7 +162,10 @@ def test_the_rtsp_server_in_tests_serves_the_clip(server):
     with av.open(server.url(), options={"rtsp_transport": "tcp"}, timeout=20) as stream:
         frame = next(stream.decode(video=0))
     with av.open(str(DEMO_CLIP)) as clip:
-        assert (frame.width, frame.height) == (clip.streams.video[0].width, clip.streams.video[0].height)
+        assert (frame.width, frame.height) == (
+            clip.streams.video[0].width,
+            clip.streams.video[0].height,
+        )
 
 
 def test_live_stream_rows_parts_and_status(server, ray_session, tmp_path):
@@ -454,7 +463,9 @@ def test_a_live_face_is_written_from_its_first_frame_once_it_confirms(face_image
     assert rows["face_id"].tolist() == [1] * 6
 
 
-def test_costly_summaries_refresh_less_often_and_always_at_the_stop(face_images, tmp_path, monkeypatch):
+def test_costly_summaries_refresh_less_often_and_always_at_the_stop(
+    face_images, tmp_path, monkeypatch
+):
     """Parts roll on time; the summaries, plot and report (whose cost grows with the
     history) wait while refreshing them would take more than their share of the loop,
     and the stop brings them up to date, even when it has no new rows to write."""
@@ -478,7 +489,9 @@ def test_costly_summaries_refresh_less_often_and_always_at_the_stop(face_images,
 
     box = {}
     box["monitor"] = CameraMonitor(
-        "rtsp://cam/x", tmp_path, config(roll_seconds=0.3, sample_fps=0),
+        "rtsp://cam/x",
+        tmp_path,
+        config(roll_seconds=0.3, sample_fps=0),
         source_factory=lambda *args: Paced(script, args[2], args[3], at_the_end),
     )
     box["monitor"].run(duration_s=60)

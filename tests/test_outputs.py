@@ -50,7 +50,9 @@ def test_swap_in_replaces_the_whole_folder(tmp_path):
 def test_only_the_outputs_module_renames_files_into_place():
     """One atomic-write helper; ``model/`` may not import ``pipeline``, so its exporter is
     the one other place that renames a finished file into place."""
-    sources = [p for part in ("pipeline", "jobs", "lightemo_video") for p in (ROOT / part).rglob("*.py")]
+    sources = [
+        p for part in ("pipeline", "jobs", "lightemo_video") for p in (ROOT / part).rglob("*.py")
+    ]
     renaming = {p.relative_to(ROOT).as_posix() for p in sources if "os.replace(" in p.read_text()}
     assert renaming == {"pipeline/outputs.py"}
 
@@ -80,7 +82,9 @@ def test_an_interrupted_reanalysis_leaves_the_previous_result_whole(analysed):
 
     config = AnalyzeConfig(sample_fps=2, segment_frames=10)  # many segments: stops mid-video
     with pytest.raises(KeyboardInterrupt):
-        analyze_videos([clip], out, config, workers=1, force=True, on_progress=stop_after_the_first_segment)
+        analyze_videos(
+            [clip], out, config, workers=1, force=True, on_progress=stop_after_the_first_segment
+        )
     assert _snapshot(out / "demo") == before  # tables, run.json, plot and report
     assert not (out / STAGING).exists()
 
@@ -103,10 +107,14 @@ def small_disk(tmp_path):
     folder = tmp_path / "small"
     folder.mkdir()
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)], capture_output=True, text=True
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
     )
     if mounted.returncode:
-        missing_system_component(f"cannot mount a small tmpfs (needs root): {mounted.stderr.strip()}")
+        missing_system_component(
+            f"cannot mount a small tmpfs (needs root): {mounted.stderr.strip()}"
+        )
     yield folder
     subprocess.run(["umount", str(folder)], check=True)
 
@@ -129,7 +137,9 @@ def test_a_full_disk_fails_each_video_in_one_line_and_keeps_their_results(small_
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output, result.output
     for name in ("a", "b"):  # the batch went on after the first failure
-        assert f"cannot write {out / name} (No space left on device)" in result.output, result.output
+        assert f"cannot write {out / name} (No space left on device)" in result.output, (
+            result.output
+        )
         assert _snapshot(out / name) == before[name]
     assert "2 input(s) failed" in result.output
     assert not (out / STAGING).exists()
@@ -150,7 +160,9 @@ def test_a_folder_that_cannot_be_replaced_fails_alone(two_analysed):
     keeps its results, and ``b`` is re-analysed."""
     out, args = two_analysed
     if subprocess.run(["chattr", "+i", str(out / "a")], capture_output=True).returncode:
-        missing_system_component("chattr +i (e2fsprogs, root) failed: cannot make a folder immutable")
+        missing_system_component(
+            "chattr +i (e2fsprogs, root) failed: cannot make a folder immutable"
+        )
     try:
         before = _snapshot(out / "a")
         written_b = (out / "b" / "run.json").stat().st_mtime_ns
@@ -182,8 +194,13 @@ def test_file_names_become_folder_names_every_table_and_file_system_takes(tmp_pa
     assert sorted(p.name for p in out.iterdir()) == ["_", "_staging", odd, "caf_", "report.html"]
     for folder in ("_", "_staging", "caf_", odd):
         assert json.loads((out / folder / "run.json").read_text())["status"] == "ok"
-        assert (out / folder / "timeline.png").is_file() and (out / folder / "report.html").is_file()
-    assert 'href="budget%20%241M%20%5Bdraft%5D%20%233/report.html"' in (out / "report.html").read_text()
+        assert (out / folder / "timeline.png").is_file() and (
+            out / folder / "report.html"
+        ).is_file()
+    assert (
+        'href="budget%20%241M%20%5Bdraft%5D%20%233/report.html"'
+        in (out / "report.html").read_text()
+    )
     assert "[draft]" in result.output and "Traceback" not in result.output
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and again.output.count("skipped") == 4, again.output

@@ -19,7 +19,9 @@ def i420() -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
 
 
-@pytest.mark.parametrize("box", [(0, 0, 160, 90), (3, 5, 48, 61), (10, 20, 11, 21), (101, 33, 160, 90)])
+@pytest.mark.parametrize(
+    "box", [(0, 0, 160, 90), (3, 5, 48, 61), (10, 20, 11, 21), (101, 33, 160, 90)]
+)
 def test_region_is_the_crop_of_the_whole_conversion(i420, box):
     x1, y1, x2, y2 = box
     whole = pixels.to_bgr(i420)
@@ -45,7 +47,9 @@ def test_shrunk_planes_match_shrinking_the_converted_frame(i420):
 
 def test_rotated_planes_equal_the_rotated_picture(i420):
     turned = pixels.rotate(i420, cv2.ROTATE_90_CLOCKWISE)
-    assert np.array_equal(pixels.to_bgr(turned), cv2.rotate(pixels.to_bgr(i420), cv2.ROTATE_90_CLOCKWISE))
+    assert np.array_equal(
+        pixels.to_bgr(turned), cv2.rotate(pixels.to_bgr(i420), cv2.ROTATE_90_CLOCKWISE)
+    )
 
 
 def test_frames_in_either_layout_agree(i420):
@@ -54,7 +58,10 @@ def test_frames_in_either_layout_agree(i420):
     assert (planar.height, planar.width) == (bgr.height, bgr.width) == (90, 160)
     assert np.array_equal(planar.image, bgr.image)
     assert np.array_equal(planar.region(5, 6, 70, 80), bgr.region(5, 6, 70, 80))
-    assert np.abs(planar.gray_region(5, 6, 70, 80).astype(int) - bgr.gray_region(5, 6, 70, 80)).mean() < 1.0
+    assert (
+        np.abs(planar.gray_region(5, 6, 70, 80).astype(int) - bgr.gray_region(5, 6, 70, 80)).mean()
+        < 1.0
+    )
 
 
 def test_analysing_a_file_never_converts_whole_frames(demo_clip):
@@ -96,12 +103,26 @@ def test_a_gray_wall_reads_the_same_gray_in_limited_and_full_range_video(tmp_pat
     from fractions import Fraction
 
     from lightemo_video.pipeline.sources import Segment, VideoFileSource, probe_video
+
     from tests.media import ffmpeg
 
     clip = tmp_path / f"gray-{colour_range}.webm"
     scale = "full" if colour_range == "pc" else "tv"
-    ffmpeg("-y", "-f", "lavfi", "-i", "color=c=0x606060:s=64x64:d=0.4:r=5", "-vf",
-           f"scale=out_range={scale},format=yuv420p", "-color_range", colour_range,
-           "-c:v", "libvpx-vp9", "-lossless", "1", str(clip))
+    ffmpeg(
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x606060:s=64x64:d=0.4:r=5",
+        "-vf",
+        f"scale=out_range={scale},format=yuv420p",
+        "-color_range",
+        colour_range,
+        "-c:v",
+        "libvpx-vp9",
+        "-lossless",
+        "1",
+        str(clip),
+    )
     [frame, *_] = VideoFileSource(probe_video(clip), 0, Segment(0, Fraction(0), None))
     assert abs(float(frame.gray_region(0, 0, 64, 64).mean()) - 0x60) < 3

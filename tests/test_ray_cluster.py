@@ -32,9 +32,22 @@ def head_node():
     ray = _tool("ray")
     port = _free_port()
     subprocess.run(
-        [ray, "start", "--head", "--port", str(port), "--num-cpus", "2",
-         "--include-dashboard", "false", "--disable-usage-stats"],
-        check=True, capture_output=True, timeout=180, env=os.environ,
+        [
+            ray,
+            "start",
+            "--head",
+            "--port",
+            str(port),
+            "--num-cpus",
+            "2",
+            "--include-dashboard",
+            "false",
+            "--disable-usage-stats",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+        env=os.environ,
     )
     try:
         yield f"127.0.0.1:{port}"
@@ -48,18 +61,31 @@ def _analyze(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_analyze_on_an_existing_cluster(head_node, tmp_path):
-    done = _analyze(str(DEMO_CLIP), "--out", str(tmp_path), "--ray-address", head_node, "--segment-frames", "100")
+    done = _analyze(
+        str(DEMO_CLIP),
+        "--out",
+        str(tmp_path),
+        "--ray-address",
+        head_node,
+        "--segment-frames",
+        "100",
+    )
     assert done.returncode == 0, done.stderr
     run = json.loads((tmp_path / "astronaut_demo" / "run.json").read_text())
     assert run["status"] == "ok" and run["segments"] == 2 and run["frames_analysed"] == 80
     # Without --ray-address the tool starts its own Ray, even with a cluster running here.
     embedded = _analyze(str(DEMO_CLIP), "--out", str(tmp_path / "embedded"), "--workers", "1")
     assert embedded.returncode == 0, embedded.stderr
-    assert json.loads((tmp_path / "embedded" / "astronaut_demo" / "run.json").read_text())["status"] == "ok"
+    assert (
+        json.loads((tmp_path / "embedded" / "astronaut_demo" / "run.json").read_text())["status"]
+        == "ok"
+    )
 
 
 def test_unreachable_cluster_is_a_one_line_error(tmp_path):
-    done = _analyze(str(DEMO_CLIP), "--out", str(tmp_path), "--ray-address", f"127.0.0.1:{_free_port()}")
+    done = _analyze(
+        str(DEMO_CLIP), "--out", str(tmp_path), "--ray-address", f"127.0.0.1:{_free_port()}"
+    )
     assert done.returncode == 1
     assert "--ray-address: cannot connect to Ray" in done.stderr
     assert "Traceback" not in done.stderr
@@ -70,9 +96,15 @@ def test_the_code_shipped_to_a_cluster_is_cleaned_up_when_the_command_ends():
     from pathlib import Path
 
     shipped = subprocess.run(
-        [sys.executable, "-c", "from lightemo_video.pipeline.orchestration import shippable_package as s\n"
-         "p = s(); print(p); assert (p / 'pipeline' / 'analyze.py').is_file()"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "from lightemo_video.pipeline.orchestration import shippable_package as s\n"
+            "p = s(); print(p); assert (p / 'pipeline' / 'analyze.py').is_file()",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     if not Path(shipped).parent.name.startswith("lightemo-ship-"):
         pytest.skip("installed layout: the package ships as it is, nothing is copied")
@@ -88,9 +120,22 @@ def test_the_embedded_ray_leaves_no_session_folder_behind(tmp_path):
 
     before = leftovers()
     done = subprocess.run(
-        [sys.executable, "-m", "lightemo_video.cli", "analyze", str(DEMO_CLIP), "--out",
-         str(tmp_path / "out"), "--sample-fps", "1", "--workers", "1"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "lightemo_video.cli",
+            "analyze",
+            str(DEMO_CLIP),
+            "--out",
+            str(tmp_path / "out"),
+            "--sample-fps",
+            "1",
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert leftovers() - before == set()

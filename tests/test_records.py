@@ -6,7 +6,9 @@ from lightemo_video.pipeline.records import FaceDetections
 
 
 def _faces(n: int = 2) -> FaceDetections:
-    return FaceDetections(3, 0.3, np.arange(n * 4, dtype=np.float32).reshape(n, 4), np.ones(n, np.float32))
+    return FaceDetections(
+        3, 0.3, np.arange(n * 4, dtype=np.float32).reshape(n, 4), np.ones(n, np.float32)
+    )
 
 
 @pytest.mark.parametrize(
@@ -14,7 +16,11 @@ def _faces(n: int = 2) -> FaceDetections:
     [
         (np.zeros((2, 3), np.float32), np.ones(2, np.float32), r"xyxy must have shape \(2, 4\)"),
         (np.zeros(4, np.float32), np.ones(1, np.float32), r"xyxy must be a 2D np.ndarray"),
-        (np.zeros((2, 4), np.float32), [1.0, 1.0], r"score must be a 1D np.ndarray with shape \(2,\), but got list"),
+        (
+            np.zeros((2, 4), np.float32),
+            [1.0, 1.0],
+            r"score must be a 1D np.ndarray with shape \(2,\), but got list",
+        ),
     ],
 )
 def test_shapes_are_checked(xyxy, score, message):

@@ -27,6 +27,7 @@ from lightemo_video.model.errors import InputError
 from lightemo_video.model.labels import EMOTIONS
 from lightemo_video.pipeline import aggregate, schema
 from lightemo_video.pipeline.annotate import annotate_video, free_label_top
+from lightemo_video.pipeline.outputs import write_json
 from lightemo_video.pipeline.plots import (
     EMOTION_COLORS,
     MAX_PANELS,
@@ -41,7 +42,6 @@ from lightemo_video.pipeline.report import (
     write_camera_report,
     write_video_report,
 )
-from lightemo_video.pipeline.outputs import write_json
 from lightemo_video.pipeline.sinks import write_table
 from typer.testing import CliRunner
 
@@ -269,9 +269,19 @@ def _long_recording(hours: float, away: tuple[float, float]) -> pd.DataFrame:
     labels = (t // 2).astype(int) % 3  # angry, disgust, fear in turn
     probs = np.full((len(t), 7), 0.05, np.float32)
     probs[np.arange(len(t)), labels] = 0.7
-    rows = pd.DataFrame({"video_id": "long", "frame_index": np.round(t * 5).astype(np.int64),
-                         "timestamp_s": t, "face_id": 1, "x": 10.0, "y": 10.0, "w": 40.0,
-                         "h": 40.0, "det_score": 0.9})
+    rows = pd.DataFrame(
+        {
+            "video_id": "long",
+            "frame_index": np.round(t * 5).astype(np.int64),
+            "timestamp_s": t,
+            "face_id": 1,
+            "x": 10.0,
+            "y": 10.0,
+            "w": 40.0,
+            "h": 40.0,
+            "det_score": 0.9,
+        }
+    )
     names = np.asarray(EMOTIONS, dtype=object)[labels]
     for i, emotion in enumerate(EMOTIONS):
         rows[emotion] = rows[f"smoothed_{emotion}"] = probs[:, i]
@@ -294,9 +304,14 @@ def test_a_long_recording_is_drawn_in_bins_that_keep_its_gaps_and_mean():
 
 def test_the_band_shows_the_segments_of_a_short_recording():
     rows = _long_recording(0.02, away=(30, 40))  # 72 s: drawn frame by frame
-    x, y = _smoothed_series(rows["timestamp_s"].to_numpy(), rows[list(EMOTIONS)].to_numpy(np.float64))
-    spans = sorted((start, start + width, emotion) for emotion, runs in _band(x, y).items()
-                   for start, width in runs)
+    x, y = _smoothed_series(
+        rows["timestamp_s"].to_numpy(), rows[list(EMOTIONS)].to_numpy(np.float64)
+    )
+    spans = sorted(
+        (start, start + width, emotion)
+        for emotion, runs in _band(x, y).items()
+        for start, width in runs
+    )
     segments = aggregate.segments(rows)
     expected = zip(segments["start_s"], segments["end_s"], segments["emotion"], strict=True)
     assert np.allclose([s[:2] for s in spans], [e[:2] for e in expected])
@@ -311,7 +326,10 @@ def test_reports_of_long_recordings_list_a_readable_number_of_segments(tmp_path)
     camera_dir = tmp_path / "cam"
     write_json(camera_dir / "status.json", {"stream_id": "cam", "state": "live"})
     camera = write_camera_report(camera_dir, rows).read_text()
-    for text, which, clock in ((video, "first", "00:00.0-00:02.0"), (camera, "latest", "1:29:58.0-1:30:00.0")):
+    for text, which, clock in (
+        (video, "first", "00:00.0-00:02.0"),
+        (camera, "latest", "1:29:58.0-1:30:00.0"),
+    ):
         table = text.split('id="segments"')[1]
         assert table.count("<tr>") - 1 == SEGMENT_ROWS  # a header row, then the segments
         assert f"The {which} {SEGMENT_ROWS} of {segments:,} segments" in text

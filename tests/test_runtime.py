@@ -20,7 +20,9 @@ def test_default_model_resolves_to_int8_tflite():
     assert resolve_model(None, "keras").suffix == ".keras"
 
 
-@pytest.mark.parametrize("name, message", [("nope", "no such model"), ("missing.tflite", "model file not found")])
+@pytest.mark.parametrize(
+    "name, message", [("nope", "no such model"), ("missing.tflite", "model file not found")]
+)
 def test_bad_model_names(name, message):
     with pytest.raises(ModelError, match=message):
         resolve_model(name)
@@ -48,7 +50,9 @@ def _public_test(labels: str = "fer2013"):
     return (faces.images.astype(np.float32) / 255.0)[..., None], faces.labels
 
 
-@pytest.mark.parametrize("name, labels", [("plus", "fer2013"), ("fast", "fer2013"), (None, "ferplus")])
+@pytest.mark.parametrize(
+    "name, labels", [("plus", "fer2013"), ("fast", "fer2013"), (None, "ferplus")]
+)
 def test_int8_model_accuracy_has_not_dropped(name, labels):
     """Fails if a committed int8 model scores more than 1 point below its model card
     (plus and fast on FER2013's labels, the default FER+ model on the FER+ votes)."""
@@ -58,7 +62,9 @@ def test_int8_model_accuracy_has_not_dropped(name, labels):
     recorded = card["metrics"][key]["tflite"]["accuracy"]
     x, y = _public_test(labels)
     model = load_model(name)
-    predicted = np.concatenate([model.predict(x[i : i + 256]) for i in range(0, len(x), 256)]).argmax(axis=1)
+    predicted = np.concatenate(
+        [model.predict(x[i : i + 256]) for i in range(0, len(x), 256)]
+    ).argmax(axis=1)
     accuracy = float((predicted == y).mean())
     assert accuracy >= recorded - 0.01, f"int8 accuracy {accuracy:.4f} < card {recorded:.4f} - 0.01"
 
@@ -80,7 +86,9 @@ def test_flip_averaging_is_mirror_symmetric_and_averages_both_views():
     x = np.random.default_rng(1).random((4, 48, 48, 1), np.float32)
     mirrored = x[:, :, ::-1]
     np.testing.assert_allclose(flip.predict(x), flip.predict(mirrored), atol=1e-6)
-    np.testing.assert_allclose(flip.predict(x), (plain.predict(x) + plain.predict(mirrored)) / 2, atol=1e-5)
+    np.testing.assert_allclose(
+        flip.predict(x), (plain.predict(x) + plain.predict(mirrored)) / 2, atol=1e-5
+    )
     assert not np.allclose(plain.predict(x), plain.predict(mirrored), atol=1e-3)  # flipping matters
 
 

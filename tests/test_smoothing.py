@@ -52,10 +52,14 @@ def test_the_prior_counts_once_per_expression_not_once_per_frame():
     assert np.allclose(plain, PRIOR)
     fear = PRIOR * np.where(np.arange(7) == EMOTIONS.index("fear"), 2.5, 1.0)
     fear /= fear.sum()  # fear 0.16 (2.3x its prior) but neutral still 0.22 in every frame
-    said = _labels(smooth_track(t, np.tile(fear, (50, 1)), Smoothing("hmm", dwell_s=2.0), prior=PRIOR))
+    said = _labels(
+        smooth_track(t, np.tile(fear, (50, 1)), Smoothing("hmm", dwell_s=2.0), prior=PRIOR)
+    )
     assert said[-1] == "fear" and said.count("fear") > 40
     # without the prior each frame's own prior is multiplied in again: neutral wins
-    assert set(_labels(smooth_track(t, np.tile(fear, (50, 1)), Smoothing("hmm", dwell_s=2.0)))) == {"neutral"}
+    assert set(_labels(smooth_track(t, np.tile(fear, (50, 1)), Smoothing("hmm", dwell_s=2.0)))) == {
+        "neutral"
+    }
 
 
 @pytest.mark.parametrize("prior", [None, PRIOR])
@@ -63,10 +67,16 @@ def test_live_smoothing_is_causal_and_equals_the_forward_pass(prior):
     labels = ["neutral"] * 10 + ["sad"] * 3 + ["neutral"] * 10
     t, probs = _track(labels, fps=10)
     live = LiveSmoother(Smoothing("hmm", dwell_s=1.0), prior)
-    online = np.vstack([live.update(np.array([7]), ti, p[None])[0] for ti, p in zip(t, probs, strict=True)])
-    assert np.allclose(online, smooth_track(t, probs, Smoothing("hmm", dwell_s=1.0), causal=True, prior=prior))
+    online = np.vstack(
+        [live.update(np.array([7]), ti, p[None])[0] for ti, p in zip(t, probs, strict=True)]
+    )
+    assert np.allclose(
+        online, smooth_track(t, probs, Smoothing("hmm", dwell_s=1.0), causal=True, prior=prior)
+    )
     # the future cannot change the past: the same prefix gives the same values
-    prefix = smooth_track(t[:12], probs[:12], Smoothing("hmm", dwell_s=1.0), causal=True, prior=prior)
+    prefix = smooth_track(
+        t[:12], probs[:12], Smoothing("hmm", dwell_s=1.0), causal=True, prior=prior
+    )
     assert np.allclose(prefix, online[:12])
     batch = smooth_track(t, probs, Smoothing("hmm", dwell_s=1.0), prior=prior)
     assert not np.allclose(batch[:12], online[:12])  # batch looks ahead

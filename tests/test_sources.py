@@ -57,7 +57,9 @@ def recordings(tmp_path_factory) -> dict[str, Path]:
     }
     if has_encoder("libx265"):
         made["hevc-mov"] = make_vfr(
-            DEMO_CLIP, root / "vfr.mov", extra=("-c:v", "libx265", "-tag:v", "hvc1", "-x265-params", "log-level=error")
+            DEMO_CLIP,
+            root / "vfr.mov",
+            extra=("-c:v", "libx265", "-tag:v", "hvc1", "-x265-params", "log-level=error"),
         )
     return made
 
@@ -101,7 +103,9 @@ def test_sampling_is_even_in_presentation_time(recordings):
     times = presentation_times(recordings["h264"])
     instants = [k / 10 for k in range(100) if k / 10 <= times[-1] + 1e-9]
     expected = sorted({next(t for t in times if t >= k - 1e-9) for k in instants})
-    assert np.allclose([f.timestamp_s for f in VideoFileSource(info, sample_fps=10)], expected, atol=1e-3)
+    assert np.allclose(
+        [f.timestamp_s for f in VideoFileSource(info, sample_fps=10)], expected, atol=1e-3
+    )
 
 
 @pytest.mark.parametrize("degrees", [90, 270])
@@ -142,9 +146,21 @@ def test_a_stream_copy_cut_is_not_truncated_and_a_cut_file_is(tmp_path):
         ("missing.mp4", None, "no such file"),
         ("empty.mp4", b"", "empty file (0 bytes)"),
         ("notes.mp4", b"just some text, not a video\n" * 50, "not a video file"),
-        ("noise.avi", bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8)), "not a video file"),
-        ("photo.jpg", cv2.imencode(".jpg", np.full((64, 64, 3), 90, np.uint8))[1].tobytes(), "a still picture"),
-        ("photo.mp4", cv2.imencode(".png", np.full((64, 64, 3), 90, np.uint8))[1].tobytes(), "a still picture"),
+        (
+            "noise.avi",
+            bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8)),
+            "not a video file",
+        ),
+        (
+            "photo.jpg",
+            cv2.imencode(".jpg", np.full((64, 64, 3), 90, np.uint8))[1].tobytes(),
+            "a still picture",
+        ),
+        (
+            "photo.mp4",
+            cv2.imencode(".png", np.full((64, 64, 3), 90, np.uint8))[1].tobytes(),
+            "a still picture",
+        ),
     ],
 )
 def test_bad_inputs_get_one_line_reasons(tmp_path, name, content, reason):

@@ -66,7 +66,11 @@ def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess
     env = {**(env or os.environ), "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "lightemo_video.cli", *args],
-        capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
     )
 
 
@@ -86,16 +90,33 @@ def cluster(s3):
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     port = free_port()
     ports = {
-        "--port": port, "--node-manager-port": free_port(), "--object-manager-port": free_port(),
-        "--dashboard-agent-listen-port": free_port(), "--dashboard-agent-grpc-port": free_port(),
-        "--runtime-env-agent-port": free_port(), "--metrics-export-port": free_port(),
+        "--port": port,
+        "--node-manager-port": free_port(),
+        "--object-manager-port": free_port(),
+        "--dashboard-agent-listen-port": free_port(),
+        "--dashboard-agent-grpc-port": free_port(),
+        "--runtime-env-agent-port": free_port(),
+        "--metrics-export-port": free_port(),
         "--ray-client-server-port": free_port(),
     }
     head = subprocess.Popen(
-        [ray, "start", "--head", "--block", "--num-cpus", "2", "--temp-dir", temp,
-         "--include-dashboard", "false", "--disable-usage-stats",
-         *(str(x) for pair in ports.items() for x in pair)],
-        env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            ray,
+            "start",
+            "--head",
+            "--block",
+            "--num-cpus",
+            "2",
+            "--temp-dir",
+            temp,
+            "--include-dashboard",
+            "false",
+            "--disable-usage-stats",
+            *(str(x) for pair in ports.items() for x in pair),
+        ],
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         start_new_session=True,
     )
     address = f"127.0.0.1:{port}"
@@ -120,7 +141,9 @@ def _wait_for_cluster(head: subprocess.Popen, address: str) -> None:
             reason = head.stderr.read().decode(errors="replace").strip().splitlines()[-1:]
             missing_system_component(f"ray start --head failed: {reason}")
         env = {**os.environ, "RAY_AUTH_MODE": "token"}  # `ray start` clusters want their token
-        done = subprocess.run([sys.executable, "-c", check, address], capture_output=True, timeout=120, env=env)
+        done = subprocess.run(
+            [sys.executable, "-c", check, address], capture_output=True, timeout=120, env=env
+        )
         if done.returncode == 0:
             return
         time.sleep(2)
@@ -164,7 +187,9 @@ class _Files(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         data = DEMO_CLIP.read_bytes()
-        first, _, last = (self.headers.get("Range") or "bytes=0-").removeprefix("bytes=").partition("-")
+        first, _, last = (
+            (self.headers.get("Range") or "bytes=0-").removeprefix("bytes=").partition("-")
+        )
         first, last = int(first or 0), min(int(last or len(data) - 1), len(data) - 1)
         self.send_response(206)
         self.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
@@ -210,7 +235,10 @@ def test_credentials_in_an_http_url_are_used_and_never_shown_or_stored(tmp_path)
     out = tmp_path / "out"
     with serving(login=True) as server:
         port = server.server_address[1]
-        assert storage.stat(f"http://ann:s3cr%3Aet@127.0.0.1:{port}/talk.mp4").st_size == DEMO_CLIP.stat().st_size
+        assert (
+            storage.stat(f"http://ann:s3cr%3Aet@127.0.0.1:{port}/talk.mp4").st_size
+            == DEMO_CLIP.stat().st_size
+        )
         said = []
         for url in (
             f"http://ann:wrong-pa55@127.0.0.1:{port}/talk.mp4",  # refused
@@ -219,8 +247,17 @@ def test_credentials_in_an_http_url_are_used_and_never_shown_or_stored(tmp_path)
             with pytest.raises(InputError) as refused:
                 storage.stat(url)
             said.append(str(refused.value))
-        done = cli("analyze", f"http://ann:s3cr%3Aet@127.0.0.1:{port}/talk.mp4", "--out", str(out),
-                   "--sample-fps", "2", "--workers", "1", "--annotate")
+        done = cli(
+            "analyze",
+            f"http://ann:s3cr%3Aet@127.0.0.1:{port}/talk.mp4",
+            "--out",
+            str(out),
+            "--sample-fps",
+            "2",
+            "--workers",
+            "1",
+            "--annotate",
+        )
     assert "answered 401" in said[0] and "cannot reach the server" in said[1], said
     assert not any("wrong-pa55" in line or "\n" in line for line in said), said
     assert done.returncode == 0, done.stderr
@@ -236,12 +273,16 @@ def test_credentials_in_an_http_url_are_used_and_never_shown_or_stored(tmp_path)
 def test_prefixes_are_listed_recursively_and_mixed_with_local_paths(s3, tmp_path):
     missing_local = tmp_path / "nope.mp4"
     videos, errors = find_inputs(
-        [f"s3://{BUCKET}/in/", str(DEMO_CLIP), f"s3://{BUCKET}/bad/notes.mp4",
-         "s3://no-such-bucket/x/", f"s3://{BUCKET}/empty/", str(missing_local)]
+        [
+            f"s3://{BUCKET}/in/",
+            str(DEMO_CLIP),
+            f"s3://{BUCKET}/bad/notes.mp4",
+            "s3://no-such-bucket/x/",
+            f"s3://{BUCKET}/empty/",
+            str(missing_local),
+        ]
     )
-    assert videos == [
-        f"s3://{CLIP}", DEMO_CLIP.resolve(), f"s3://{BUCKET}/bad/notes.mp4"
-    ]
+    assert videos == [f"s3://{CLIP}", DEMO_CLIP.resolve(), f"s3://{BUCKET}/bad/notes.mp4"]
     reasons = {e.source: e.reason for e in errors}
     assert reasons == {
         "s3://no-such-bucket/x/": "no such bucket 'no-such-bucket'",
@@ -264,7 +305,9 @@ def test_an_object_probes_like_the_local_file(s3):
 
 def test_storage_errors_are_one_line_per_input_and_the_batch_goes_on(s3, tmp_path):
     out = tmp_path / "out"
-    done = cli("analyze", "s3://no-such-bucket/in/", f"s3://{BUCKET}/bad/notes.mp4", "--out", str(out))
+    done = cli(
+        "analyze", "s3://no-such-bucket/in/", f"s3://{BUCKET}/bad/notes.mp4", "--out", str(out)
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "s3://no-such-bucket/in/: no such bucket 'no-such-bucket'" in done.stderr
     assert f"s3://{BUCKET}/bad/notes.mp4: not a video file" in done.stderr
@@ -301,10 +344,14 @@ def test_object_storage_on_a_cluster_matches_a_local_run(s3, cluster, tmp_path):
         "get_object", Params={"Bucket": BUCKET, "Key": CLIP.split("/", 1)[1]}, ExpiresIn=3600
     )
     out = f"s3://{BUCKET}/results/"
-    done = cli("analyze", f"s3://{BUCKET}/in/", signed, "--out", out, "--ray-address", cluster, *ANALYZE)
+    done = cli(
+        "analyze", f"s3://{BUCKET}/in/", signed, "--out", out, "--ray-address", cluster, *ANALYZE
+    )
     assert done.returncode == 0, done.stderr
     local = tmp_path / "local"
-    done_local = cli("analyze", str(DEMO_CLIP), "--out", str(local), "--ray-address", cluster, *ANALYZE)
+    done_local = cli(
+        "analyze", str(DEMO_CLIP), "--out", str(local), "--ray-address", cluster, *ANALYZE
+    )
     assert done_local.returncode == 0, done_local.stderr
 
     names = storage.list_names(out)
@@ -321,15 +368,23 @@ def test_object_storage_on_a_cluster_matches_a_local_run(s3, cluster, tmp_path):
             pd.testing.assert_frame_equal(remote, expected)
         assert {f"{vid}/report.html", f"{vid}/timeline.png"} <= set(names)
     assert "report.html" in names and not any(n.startswith(".") for n in names)
-    everything = done.stdout + done.stderr + "".join(
-        storage.read_object(f"{out}{n}").decode() for n in names if n.endswith((".json", ".html"))
+    everything = (
+        done.stdout
+        + done.stderr
+        + "".join(
+            storage.read_object(f"{out}{n}").decode()
+            for n in names
+            if n.endswith((".json", ".html"))
+        )
     )
     assert "Signature=***" in everything
     for secret in (s3.secret, s3.key_id, signed.split("Signature=")[1].split("&")[0]):
         assert secret not in everything
 
     before = {vid: storage.read_object(f"{out}{vid}/run.json") for vid in ids}
-    again = cli("analyze", f"s3://{BUCKET}/in/", signed, "--out", out, "--ray-address", cluster, *ANALYZE)
+    again = cli(
+        "analyze", f"s3://{BUCKET}/in/", signed, "--out", out, "--ray-address", cluster, *ANALYZE
+    )
     assert again.returncode == 0, again.stderr
     assert again.stderr.count("skipped (done)") == 2
     assert before == {vid: storage.read_object(f"{out}{vid}/run.json") for vid in ids}
@@ -391,7 +446,10 @@ def test_monitor_uploads_each_part_as_it_rolls_and_resumes_from_the_bucket(s3):
             return PacedSource(script, first_index, origin, stopping)
 
         box["monitor"] = CameraMonitor(
-            "rtsp://user:pw@cam/x", url, monitor_config(roll_seconds=0.6, sample_fps=0), source_factory=factory
+            "rtsp://user:pw@cam/x",
+            url,
+            monitor_config(roll_seconds=0.6, sample_fps=0),
+            source_factory=factory,
         )
         box["monitor"].run(duration_s=30)
 
@@ -404,7 +462,11 @@ def test_monitor_uploads_each_part_as_it_rolls_and_resumes_from_the_bucket(s3):
     assert [p.rsplit("-", 1)[1] for p in parts] == [f"{i:06d}.parquet" for i in range(len(parts))]
     rows = pd.concat([read_s3_table(f"{url}{p}") for p in parts], ignore_index=True)
     assert rows["frame_index"].tolist() == list(range(16))
-    assert {"cam-554-x/status.json", "cam-554-x/faces.parquet", "cam-554-x/timeline.parquet"} <= set(names)
+    assert {
+        "cam-554-x/status.json",
+        "cam-554-x/faces.parquet",
+        "cam-554-x/timeline.parquet",
+    } <= set(names)
     status = json.loads(storage.read_object(f"{url}cam-554-x/status.json"))
     assert status["state"] == "stopped" and "pw" not in json.dumps(status)
 
@@ -438,7 +500,9 @@ def test_a_bucket_that_stops_answering_does_not_hold_up_the_camera(s3, monkeypat
         return HeldAfterStart(script, first_index, origin, at_the_end)
 
     box["monitor"] = CameraMonitor(
-        "rtsp://cam/held", url, monitor_config(roll_seconds=0.6, sample_fps=0),
+        "rtsp://cam/held",
+        url,
+        monitor_config(roll_seconds=0.6, sample_fps=0),
         source_factory=factory,
     )
     try:
@@ -497,7 +561,9 @@ def test_parts_that_cannot_be_uploaded_at_the_end_are_kept_on_disk(s3, caplog):
         return PacedSource(script, first_index, origin, vanish_then_stop)
 
     box["monitor"] = CameraMonitor(
-        "rtsp://cam/y", "s3://vanishing/cameras/", monitor_config(roll_seconds=60, sample_fps=0),
+        "rtsp://cam/y",
+        "s3://vanishing/cameras/",
+        monitor_config(roll_seconds=60, sample_fps=0),
         source_factory=factory,
     )
     box["monitor"].run(duration_s=30)

@@ -41,7 +41,10 @@ from lightemo_video.pipeline.streams import (
             "rtsp://h:554/user=***_password=***_channel=1_stream=0.sdp",
         ),
         ("rtsp://h/cam/user=admin&password=hunter22", "rtsp://h/cam/user=***&password=***"),
-        ("http://h/video.cgi?authbasic=YWRtaW46cHc=&pw=s3cret", "http://h/video.cgi?authbasic=***&pw=***"),
+        (
+            "http://h/video.cgi?authbasic=YWRtaW46cHc=&pw=s3cret",
+            "http://h/video.cgi?authbasic=***&pw=***",
+        ),
         ("", ""),
     ],
 )
@@ -70,8 +73,10 @@ def test_redact_removes_every_form_of_the_credentials():
         ("rtsp://cam/h264?channel=2&password=pw", "cam-554-h264-channel-2"),
         ("rtsp://[::1]:8554/live", "__1-8554-live"),
         ("rtsp://cam/a b/ü?x=<1>", "cam-554-a-b-x-1"),
-        ("rtsp://h:554/user=admin_password=s3cret_channel=1_stream=0.sdp",
-         "h-554-user-_password-_channel-1_stream-0.sdp"),
+        (
+            "rtsp://h:554/user=admin_password=s3cret_channel=1_stream=0.sdp",
+            "h-554-user-_password-_channel-1_stream-0.sdp",
+        ),
     ],
 )
 def test_stream_id(url, expected):

@@ -52,9 +52,12 @@ def test_a_short_run_writes_a_teacher_the_student_can_use(tmp_path):
 
     # The student reads them by file name, wherever its copy of the dataset lives.
     order = np.array([5, 0, 17, 3])
-    student = FaceSet(images[order], np.zeros(4, np.int64),
-                      tuple(f"../shared/fer2013/train/happy/face{i}.jpg" for i in order),
-                      targets=votes[order])
+    student = FaceSet(
+        images[order],
+        np.zeros(4, np.int64),
+        tuple(f"../shared/fer2013/train/happy/face{i}.jpg" for i in order),
+        targets=votes[order],
+    )
     blended = teacher_targets(student, tmp_path / "out" / "teacher-probs.npz", share=0.5)
     np.testing.assert_allclose(blended.targets, 0.5 * votes[order] + 0.5 * probs[order], atol=1e-6)
     stranger = FaceSet(images[:1], np.zeros(1, np.int64), ("train/happy/other.jpg",))
@@ -74,7 +77,12 @@ def test_mixup_keeps_targets_distributions_and_favours_the_first_face():
 
 def test_a_pack_without_a_validation_slice_is_refused(tmp_path):
     empty = np.zeros((4, 48, 48), np.uint8)
-    np.savez(tmp_path / "faces.npz", images=empty, votes=np.full((4, 7), 1 / 7),
-             validation=np.zeros(4, bool), names=np.array(["a", "b", "c", "d"]))
+    np.savez(
+        tmp_path / "faces.npz",
+        images=empty,
+        votes=np.full((4, 7), 1 / 7),
+        validation=np.zeros(4, bool),
+        names=np.array(["a", "b", "c", "d"]),
+    )
     with pytest.raises(DataError, match="validation"):
         train_teacher(tmp_path / "faces.npz", tmp_path / "out", max_epochs=1, width=4)

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from lightemo_video.pipeline.analyze import AnalyzeConfig
-from lightemo_video.pipeline.orchestration import analyze_videos, init_ray
 from lightemo_video.pipeline.annotate import annotate_video
+from lightemo_video.pipeline.orchestration import analyze_videos, init_ray
 
 from tests.conftest import DEMO_CLIP
 from tests.media import make_rotated, make_vfr, presentation_times
@@ -31,18 +31,24 @@ def ray_local():
 
 @pytest.fixture(scope="module")
 def vfr(tmp_path_factory) -> Path:
-    return make_vfr(DEMO_CLIP, tmp_path_factory.mktemp("vfr") / "phone.mp4", extra=("-bf", "3"), loops=1)
+    return make_vfr(
+        DEMO_CLIP, tmp_path_factory.mktemp("vfr") / "phone.mp4", extra=("-bf", "3"), loops=1
+    )
 
 
 def _analyze(path: Path, out: Path, **config) -> tuple[pd.DataFrame, dict]:
     [report] = analyze_videos([path], out, AnalyzeConfig(**config), force=True)
     assert report.status == "ok", report.reason
     folder = out / report.video_id
-    return pd.read_parquet(folder / "detections.parquet"), json.loads((folder / "run.json").read_text())
+    return pd.read_parquet(folder / "detections.parquet"), json.loads(
+        (folder / "run.json").read_text()
+    )
 
 
 @pytest.mark.parametrize("sample_fps", [0, 5])
-def test_segmented_runs_are_row_identical_with_presentation_times(ray_local, vfr, tmp_path, sample_fps):
+def test_segmented_runs_are_row_identical_with_presentation_times(
+    ray_local, vfr, tmp_path, sample_fps
+):
     whole, run = _analyze(vfr, tmp_path / "whole", sample_fps=sample_fps, segment_frames=100_000)
     assert run["segments"] == 1 and not run["warnings"]
     truth = presentation_times(vfr)
@@ -50,8 +56,12 @@ def test_segmented_runs_are_row_identical_with_presentation_times(ray_local, vfr
     times = whole.drop_duplicates("frame_index").set_index("frame_index")["timestamp_s"]
     assert np.abs(times.to_numpy() - np.array(truth)[times.index]).max() < 0.001
     for segment_frames in (37, 150):
-        split, run = _analyze(vfr, tmp_path / f"split{segment_frames}", sample_fps=sample_fps,
-                              segment_frames=segment_frames)
+        split, run = _analyze(
+            vfr,
+            tmp_path / f"split{segment_frames}",
+            sample_fps=sample_fps,
+            segment_frames=segment_frames,
+        )
         assert run["segments"] > 1
         pd.testing.assert_frame_equal(split, whole)
 

@@ -76,7 +76,10 @@ def test_weak_boxes_are_marked_only_near_a_face_of_the_previous_frame():
 
     config = TrackerConfig()
     faces = FaceDetections(
-        0, 0.0, np.array([_box(0), _box(5), _box(300)], np.float32), np.array([0.9, 0.4, 0.4], np.float32)
+        0,
+        0.0,
+        np.array([_box(0), _box(5), _box(300)], np.float32),
+        np.array([0.9, 0.4, 0.4], np.float32),
     )
     started_here = FollowedBoxes(config, min_score=0.6)  # a task starting mid-video
     assert started_here.mark(faces).tolist() == [True, True, True]  # knows no past: all
@@ -114,7 +117,9 @@ def test_weak_boxes_continue_a_face_as_rows_but_never_start_one():
     config = TrackerConfig(confirm_frames=1, confirm_s=0.0, max_age_s=0.3)
     tracker = FaceTracker(config, min_score=0.6)
     assert tracker.update(_frame(0.0, _box(0), score=0.9)).face_id.tolist() == [1]
-    turned = [tracker.track(_frame(k / 10, _box(4 * k), score=0.4)).face_id.tolist() for k in range(1, 6)]
+    turned = [
+        tracker.track(_frame(k / 10, _box(4 * k), score=0.4)).face_id.tolist() for k in range(1, 6)
+    ]
     # the face turns away for 0.5 s: its weak boxes are its rows up to max_age_s after
     # the last confident one, then keep the track alive only
     assert turned == [[1], [1], [1], [0], [0]]
@@ -156,7 +161,11 @@ def test_a_new_face_seen_only_weakly_after_its_first_box_does_not_hold_back_rows
     for k in range(600):
         scores = np.array([0.9, 0.9 if k == 0 else 0.4], np.float32)
         boxes = np.array([_box(0), _box(300)], np.float32)
-        rows += [(r.frame_index, int(i)) for r in buffer.push(FaceDetections(k, k / 10, boxes, scores)) for i in r.face_id]
+        rows += [
+            (r.frame_index, int(i))
+            for r in buffer.push(FaceDetections(k, k / 10, boxes, scores))
+            for i in r.face_id
+        ]
         most_held = max(most_held, len(buffer._held))
     assert most_held <= 1 + round(10 * (config.confirm_s + config.tentative_age_s)) + 1
     assert rows == [(k, 1) for k in range(len(rows))] and len(rows) >= 590
