@@ -51,6 +51,8 @@ class Recipe:
         teacher_share: weight of the teacher's probabilities in those targets.
         mixup: Beta parameter of mixup (``model.augment.mix_faces``: faces, targets and
             loss weights blended in pairs); 0 for none.
+        cutmix: Beta parameter of CutMix (``model.augment.cut_faces``: a rectangle of
+            another face pasted in, targets and loss weights blended by area); 0 for none.
     """
 
     name: str
@@ -77,6 +79,7 @@ class Recipe:
     teacher: str | tuple[str, ...] | None = None
     teacher_share: float = 0.5
     mixup: float = 0.0
+    cutmix: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -263,6 +266,10 @@ RECIPES: dict[str, Recipe] = {
     # the in-between expressions FER+'s crowd votes already describe.
     "ferplus-pool-mixup-f32": _POOL_RESTART.with_overrides(
         name="ferplus-pool-mixup-f32", mixup=0.2
+    ),
+    # The same cycle with CutMix: one face's mouth under another's eyes, votes blended by area.
+    "ferplus-pool-cutmix-f32": _POOL_RESTART.with_overrides(
+        name="ferplus-pool-cutmix-f32", cutmix=1.0
     ),
     # A residual block on top of the second cycle, starting as the identity.
     "ferplus-pool-res-f32": _POOL_GROWN.with_overrides(

@@ -20,6 +20,7 @@ from lightemo_video.jobs.machine import describe, has_fast_bf16
 from lightemo_video.jobs.recipes import Recipe
 from lightemo_video.model.augment import (
     augment_faces,
+    cut_faces,
     epoch_indices,
     minority_mask,
     mix_faces,
@@ -131,7 +132,9 @@ def make_sequence(faces: FaceSet, weights: np.ndarray, recipe: Recipe, resumed_a
             if mask.any():
                 images[mask] = augment_faces(images[mask], rng, recipe.shift, recipe.erase)
             x = (images.astype(np.float32) / 255.0)[..., None]
-            return mix_faces(x, targets, weights[labels].astype(np.float32), rng, recipe.mixup)
+            face_weights = weights[labels].astype(np.float32)
+            x, targets, face_weights = mix_faces(x, targets, face_weights, rng, recipe.mixup)
+            return cut_faces(x, targets, face_weights, rng, recipe.cutmix)
 
     return Augmented()
 

@@ -111,10 +111,44 @@ def mix_faces(
     """
     if alpha <= 0 or len(x) < 2:
         return x, targets, weights
-    share = rng.beta(alpha, alpha, len(x)).astype(np.float32)
-    share = np.maximum(share, 1.0 - share)
+    share = _own_share(rng, alpha, len(x))
     partner = rng.permutation(len(x))
     mixed_x = share[:, None, None, None] * x + (1.0 - share[:, None, None, None]) * x[partner]
+    return (mixed_x.astype(np.float32), *_blend(targets, weights, share, partner))
+
+
+def cut_faces(
+    x: np.ndarray, targets: np.ndarray, weights: np.ndarray, rng: np.random.Generator, alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CutMix: paste a rectangle of another face into each face, and blend targets and
+    loss weights by the area each face keeps (Yun et al. 2019): a mouth from one face
+    under the eyes of another, where mixup would overlay whole faces. Each face keeps at
+    least half its area (Beta(alpha, alpha), folded to >= 0.5). Arguments as
+    ``mix_faces``."""
+    if alpha <= 0 or len(x) < 2:
+        return x, targets, weights
+    n, height, width = x.shape[:3]
+    cut = np.sqrt(1.0 - _own_share(rng, alpha, n))
+    h, w = np.round(cut * height).astype(int), np.round(cut * width).astype(int)
+    top = rng.integers(0, height - h + 1)
+    left = rng.integers(0, width - w + 1)
+    partner = rng.permutation(n)
+    mixed_x = x.astype(np.float32)  # a copy
+    for i in range(n):
+        rows, cols = slice(top[i], top[i] + h[i]), slice(left[i], left[i] + w[i])
+        mixed_x[i, rows, cols] = x[partner[i], rows, cols]
+    share = (1.0 - h * w / (height * width)).astype(np.float32)
+    return (mixed_x, *_blend(targets, weights, share, partner))
+
+
+def _own_share(rng: np.random.Generator, alpha: float, n: int) -> np.ndarray:
+    share = rng.beta(alpha, alpha, n).astype(np.float32)
+    return np.maximum(share, 1.0 - share)
+
+
+def _blend(
+    targets: np.ndarray, weights: np.ndarray, share: np.ndarray, partner: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     mixed_t = share[:, None] * targets + (1.0 - share[:, None]) * targets[partner]
     mixed_w = share * weights + (1.0 - share) * weights[partner]
-    return mixed_x.astype(np.float32), mixed_t.astype(np.float32), mixed_w.astype(np.float32)
+    return mixed_t.astype(np.float32), mixed_w.astype(np.float32)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from lightemo_video.model.augment import (
     augment_faces,
+    cut_faces,
     epoch_indices,
     minority_mask,
     mix_faces,
@@ -132,22 +133,50 @@ def test_mixup_blends_faces_targets_and_weights_in_the_same_pairs():
     assert blended > 0
 
 
-def test_mixup_off_leaves_the_batch_as_it_is():
+def test_cutmix_pastes_one_rectangle_of_the_partner_and_blends_by_area():
+    x = (np.arange(7, dtype=np.float32)[:, None, None, None] + 1) * np.ones(
+        (7, 48, 48, 1), np.float32
+    )
+    targets = np.eye(7, dtype=np.float32)
+    weights = np.arange(1, 8, dtype=np.float32)
+    cut = 0
+    for seed in range(5):
+        mixed_x, mixed_t, mixed_w = cut_faces(x, targets, weights, np.random.default_rng(seed), 1.0)
+        assert mixed_x.dtype == mixed_t.dtype == mixed_w.dtype == np.float32
+        for i in range(7):
+            pasted = mixed_x[i, ..., 0] != i + 1
+            share = mixed_t[i, i]
+            assert share >= 0.5 - 1e-6  # its own face keeps at least half its area
+            assert np.isclose(share, 1 - pasted.mean(), atol=1e-6)
+            if not pasted.any():
+                continue
+            cut += 1
+            rows, cols = np.flatnonzero(pasted.any(axis=1)), np.flatnonzero(pasted.any(axis=0))
+            assert pasted.sum() == len(rows) * len(cols)  # one rectangle
+            j = int(mixed_x[i, rows[0], cols[0], 0]) - 1
+            np.testing.assert_allclose(mixed_t[i, j], 1 - share, atol=1e-6)
+            assert np.isclose(mixed_w[i], share * weights[i] + (1 - share) * weights[j], rtol=1e-5)
+    assert cut > 0
+
+
+@pytest.mark.parametrize("mix", [mix_faces, cut_faces])
+def test_mixing_off_leaves_the_batch_as_it_is(mix):
     x = np.zeros((4, 48, 48, 1), np.float32)
     t = np.eye(7, dtype=np.float32)[[0, 1, 2, 3]]
     w = np.ones(4, np.float32)
-    out = mix_faces(x, t, w, np.random.default_rng(0), 0.0)
+    out = mix(x, t, w, np.random.default_rng(0), 0.0)
     assert out[0] is x and out[1] is t and out[2] is w
 
 
-def test_a_mixup_recipe_trains_on_blended_batches():
+@pytest.mark.parametrize("name", ["ferplus-pool-mixup-f32", "ferplus-pool-cutmix-f32"])
+def test_a_mixing_recipe_trains_on_blended_batches(name):
     pytest.importorskip("keras")
     from lightemo_video.jobs.recipes import RECIPES
     from lightemo_video.jobs.train import loss_weights, make_sequence
 
     faces = _faces()
-    recipe = RECIPES["ferplus-pool-mixup-f32"].with_overrides(batch_size=32)
-    assert recipe.mixup > 0
+    recipe = RECIPES[name].with_overrides(batch_size=32)
+    assert recipe.mixup > 0 or recipe.cutmix > 0
     sequence = make_sequence(faces, loss_weights(faces.labels, recipe.class_weighting), recipe)
     _, targets, _ = sequence[0]
     assert (np.count_nonzero(targets > 1e-6, axis=1) >= 2).any()  # one-hot labels came out blended
