@@ -70,15 +70,23 @@ def test_pooled_variant_trades_the_dense_head_for_a_fourth_block():
     np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, atol=1e-5)
 
 
+def _trained_looking_pooled_model(rng: np.random.Generator):
+    """A pooled model with no weight at its initial value, as a trained one would be."""
+    from lightemo_video.model.architecture import build_architecture
+
+    pooled = build_architecture("lightemonet-pool")
+    for layer in pooled.layers:
+        weights = layer.get_weights()
+        layer.set_weights([rng.normal(0.5, 0.2, w.shape).astype(np.float32) for w in weights])
+    return pooled
+
+
 def test_residual_variant_starts_as_the_pooled_model_it_grows_from(tmp_path):
     from lightemo_video.jobs.train import start_from
     from lightemo_video.model.architecture import build_architecture
 
-    pooled = build_architecture("lightemonet-pool")
     rng = np.random.default_rng(1)
-    for layer in pooled.layers:  # a trained-looking model: nothing at its initial value
-        weights = layer.get_weights()
-        layer.set_weights([rng.normal(0.5, 0.2, w.shape).astype(np.float32) for w in weights])
+    pooled = _trained_looking_pooled_model(rng)
     model = build_architecture("lightemonet-pool-res")
     assert model.count_params() == 2_359_527
     assert model.get_layer("res1_add").output.shape == (None, 6, 6, 256)
@@ -96,11 +104,8 @@ def test_wide_variant_starts_close_to_the_pooled_model_it_widens(tmp_path):
     from lightemo_video.jobs.train import start_from
     from lightemo_video.model.architecture import build_architecture
 
-    pooled = build_architecture("lightemonet-pool")
     rng = np.random.default_rng(2)
-    for layer in pooled.layers:
-        weights = layer.get_weights()
-        layer.set_weights([rng.normal(0.5, 0.2, w.shape).astype(np.float32) for w in weights])
+    pooled = _trained_looking_pooled_model(rng)
     model = build_architecture("lightemonet-pool-wide")
     assert model.count_params() == 2_507_239
     path = tmp_path / "pooled.keras"
@@ -118,11 +123,8 @@ def test_upscaled_variant_is_the_pooled_model_on_a_larger_face(tmp_path):
     from lightemo_video.jobs.train import start_from
     from lightemo_video.model.architecture import build_architecture, build_lightemonet
 
-    pooled = build_architecture("lightemonet-pool")
     rng = np.random.default_rng(3)
-    for layer in pooled.layers:
-        weights = layer.get_weights()
-        layer.set_weights([rng.normal(0.5, 0.2, w.shape).astype(np.float32) for w in weights])
+    pooled = _trained_looking_pooled_model(rng)
     model = build_architecture("lightemonet-pool-up64")
     assert model.count_params() == pooled.count_params()
     assert model.input_shape == (None, 48, 48, 1)
