@@ -188,9 +188,8 @@ def evaluate(
         write_model_report(card_path, out_dir / "metrics.json", out_dir / "model_report.html")
         trained = json.loads(card_path.read_text()).get("labels", "fer2013")
         scored_on = "ferplus" if trained == "ferplus" else "fer2013"  # fer2013+ferplus: FER2013's
-        if (
-            write_card and not validation and labels == scored_on
-        ):  # the shipped report: its own labels
+        # the shipped report: its own labels
+        if write_card and not validation and labels == scored_on:
             write_model_report(
                 card_path, out_dir / "metrics.json", card_path.with_suffix(".report.html")
             )

@@ -231,9 +231,8 @@ def train(
             ferplus_labels(train_set, ferplus_dir),
             ferplus_labels(val_set, ferplus_dir),
         )
-    elif (
-        recipe.labels == "fer2013+ferplus"
-    ):  # validation keeps FER2013's labels: selection is on them
+    elif recipe.labels == "fer2013+ferplus":
+        # validation keeps FER2013's labels: selection is on them
         train_set = blend_ferplus(train_set, ferplus_dir, recipe.ferplus_share)
     if teachers:
         shown = ", ".join(map(str, teachers))

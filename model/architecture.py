@@ -18,7 +18,7 @@ filters again in the last two blocks (192, 384): 2,507,239 parameters, about 1.6
 pooled model's work per face; ``model.widen`` starts it from a trained pooled model.
 The upscaled variant is the pooled model looking at its 48x48 face enlarged to 64x64 inside
 the network (bilinear): the same weights, finer feature maps (8x8 at the top instead of
-6x6) for about 1.8x the work; callers still give it 48x48 faces.
+6x6) for about 1.9x the time per face; callers still give it 48x48 faces.
 """
 
 from __future__ import annotations
