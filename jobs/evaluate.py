@@ -297,7 +297,9 @@ def validation_slice(data: Path, model_file: Path) -> FaceSet:
     card = card_file(model_file)
     if not card.is_file():
         raise ModelError(model_file, "no model card beside it: its validation slice is unknown")
-    recipe = json.loads(card.read_text())["recipe"]
+    recipe = json.loads(card.read_text()).get("recipe")
+    if not isinstance(recipe, dict) or not {"val_fraction", "seed"} <= recipe.keys():
+        raise ModelError(card, "names no recipe: the model's validation slice is unknown")
     faces = load_faces(data, split="train" if data.is_dir() else "Training")
     _, val_idx = stratified_split(faces.labels, recipe["val_fraction"], seed=recipe["seed"])
     return faces.subset(val_idx)

@@ -121,6 +121,23 @@ def test_evaluate_on_the_validation_slice_with_flip_averaging(tmp_path):
     assert "test-time augmentation: flip" in result.output
 
 
+def test_validation_needs_a_card_that_names_its_recipe(tmp_path):
+    """A file whose JSON beside it is not a model card (a teacher's report) is one line."""
+    from lightemo_video.model.runtime import WEIGHTS_DIR
+
+    model = tmp_path / "teacher.int8.tflite"
+    shutil.copy(WEIGHTS_DIR / "lightemonet-ferplus.int8.tflite", model)
+    (tmp_path / "teacher.json").write_text(json.dumps({"architecture": "resnet"}))
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "--data", str(small_split(tmp_path / "train", 3)), "--validation"]
+        + ["--model", str(model), "--out", str(tmp_path / "eval")],
+    )
+    assert result.exit_code == 1
+    assert "teacher.json" in result.output and "names no recipe" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_a_model_file_elsewhere_is_scored_and_carded_by_its_own_card(tmp_path):
     """A candidate named like a shipped model: its card beside it says FER+ and takes
     the figures; the shipped card is left alone."""
