@@ -35,7 +35,7 @@ import keras  # noqa: E402 - after quieting TensorFlow, where it is the backend
 import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
 from lightemo_video.model.data import load_faces, stratified_split  # noqa: E402
-from lightemo_video.model.errors import DataError  # noqa: E402
+from lightemo_video.model.errors import DataError, ModelError  # noqa: E402
 from lightemo_video.model.ferplus import DEFAULT_FERPLUS_DIR, vote_distributions  # noqa: E402
 from lightemo_video.model.labels import NUM_CLASSES  # noqa: E402
 
@@ -127,6 +127,7 @@ def train_teacher(
     mixup: float = 0.2,
     max_images: int | None = None,
     seed: int = 42,
+    init_from: Path | None = None,
 ) -> dict:
     """Train the teacher within ``minutes`` (the cosine schedule is fitted to the epochs
     that fit, measured on the first one), keep the epoch with the best FER+ plurality
@@ -134,7 +135,9 @@ def train_teacher(
 
     Runs on any Keras 3 backend (``KERAS_BACKEND``: tensorflow here, jax or torch on a
     GPU machine without TensorFlow); batches are drawn and mixed in numpy, augmented on
-    the device by Keras layers."""
+    the device by Keras layers. ``init_from`` (a ``teacher.keras`` of the same width)
+    starts from a finished run's weights: a further cosine cycle, so that a teacher too
+    slow for one sitting can be trained across several."""
     began = time.perf_counter()
     packed = np.load(faces_file)
     images, votes, validation = packed_images(packed), packed["votes"], packed["validation"]
@@ -148,6 +151,8 @@ def train_teacher(
     x = (images.astype(np.float32) / 255.0)[..., None]
     train = MixedBatches(x[~validation], votes[~validation], batch_size, mixup, seed)
     teacher = build_teacher(width)
+    if init_from is not None:
+        _load_weights(teacher, init_from)
     augment = keras.Sequential(
         [
             keras.layers.RandomFlip("horizontal", seed=seed),
@@ -226,11 +231,21 @@ def train_teacher(
         "batch_size": batch_size,
         "learning_rate": learning_rate,
         "mixup": mixup,
+        "init_from": None if init_from is None else str(init_from),
         "seconds": round(time.perf_counter() - began, 1),
         "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
     }
     (out / "teacher.json").write_text(json.dumps(report, indent=1))
     return report
+
+
+def _load_weights(teacher: keras.Model, path: Path) -> None:
+    if not Path(path).is_file():
+        raise ModelError(path, "no such teacher file to start from")
+    start = keras.models.load_model(path)
+    if start.name != teacher.name:
+        raise ModelError(path, f"is a {start.name}, not a {teacher.name}: pass its --width")
+    teacher.set_weights(start.get_weights())
 
 
 def _has_gpu() -> bool:
@@ -312,6 +327,7 @@ def main() -> None:
     train.add_argument("--learning-rate", type=float, default=0.1)
     train.add_argument("--mixup", type=float, default=0.2)
     train.add_argument("--max-images", type=int, default=None, help="smoke runs")
+    train.add_argument("--init-from", type=Path, default=None, help="a teacher.keras to go on from")
     args = parser.parse_args()
     if args.command == "pack":
         print(pack_faces(args.data, args.ferplus_dir, args.out))
@@ -326,6 +342,7 @@ def main() -> None:
             args.learning_rate,
             args.mixup,
             args.max_images,
+            init_from=args.init_from,
         )
         print(json.dumps({k: v for k, v in report.items() if k != "history"}))
 

@@ -10,7 +10,7 @@ import pytest
 from lightemo_video.jobs.teacher import MixedBatches, pack_faces, packed_images, train_teacher
 from lightemo_video.model.data import FaceSet, stratified_split
 from lightemo_video.model.distill import teacher_targets
-from lightemo_video.model.errors import DataError
+from lightemo_video.model.errors import DataError, ModelError
 from lightemo_video.model.runtime import open_model_file
 
 from tests.test_ferplus import write_csv_dataset
@@ -30,14 +30,19 @@ def test_pack_keeps_voted_faces_and_the_recipes_validation_slice(tmp_path):
     assert packed["names"][packed["validation"]].tolist() == [faces.names[i] for i in expected]
 
 
-def test_a_short_run_writes_a_teacher_the_student_can_use(tmp_path):
+def _random_pack(path, n: int = 96) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
-    n = 96
     votes = rng.dirichlet(np.ones(7), n).astype(np.float32)
     images = rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)
     validation = np.arange(n) % 4 == 0
     names = np.array([f"/data/fer2013/train/happy/face{i}.jpg" for i in range(n)])
-    np.savez(tmp_path / "faces.npz", images=images, votes=votes, validation=validation, names=names)
+    np.savez(path, images=images, votes=votes, validation=validation, names=names)
+    return images, votes
+
+
+def test_a_short_run_writes_a_teacher_the_student_can_use(tmp_path):
+    n = 96
+    images, votes = _random_pack(tmp_path / "faces.npz", n)
     out = tmp_path / "out"
     report = train_teacher(tmp_path / "faces.npz", out, 5, max_epochs=2, width=4, batch_size=16)
     assert report["epochs_run"] == 2
@@ -86,3 +91,36 @@ def test_a_pack_without_a_validation_slice_is_refused(tmp_path):
     )
     with pytest.raises(DataError, match="validation"):
         train_teacher(tmp_path / "faces.npz", tmp_path / "out", max_epochs=1, width=4)
+
+
+def test_a_run_goes_on_from_a_finished_teacher_of_its_width(tmp_path):
+    import keras
+
+    _random_pack(tmp_path / "faces.npz")
+    first = tmp_path / "first"
+    train_teacher(tmp_path / "faces.npz", first, 5, max_epochs=1, width=4, batch_size=16)
+    start = keras.models.load_model(first / "teacher.keras")
+    # At a rate of zero the weights it learns are the ones it started from.
+    again = train_teacher(
+        tmp_path / "faces.npz",
+        tmp_path / "again",
+        5,
+        max_epochs=1,
+        width=4,
+        batch_size=16,
+        learning_rate=0.0,
+        init_from=first / "teacher.keras",
+    )
+    assert again["init_from"] == str(first / "teacher.keras")
+    went_on = keras.models.load_model(tmp_path / "again" / "teacher.keras")
+    for a, b in zip(start.trainable_weights, went_on.trainable_weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(ModelError, match="pass its --width"):
+        train_teacher(
+            tmp_path / "faces.npz",
+            tmp_path / "wider",
+            5,
+            max_epochs=1,
+            width=8,
+            init_from=first / "teacher.keras",
+        )
