@@ -64,6 +64,8 @@ def pack_faces(
         votes=votes[keep],
         validation=validation[keep],
         names=np.asarray(faces.names)[keep],
+        val_fraction=val_fraction,
+        seed=seed,
     )
     return out
 
@@ -232,11 +234,20 @@ def train_teacher(
         "learning_rate": learning_rate,
         "mixup": mixup,
         "init_from": None if init_from is None else str(init_from),
+        **_recipe(packed),
         "seconds": round(time.perf_counter() - began, 1),
         "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
     }
     (out / "teacher.json").write_text(json.dumps(report, indent=1))
     return report
+
+
+def _recipe(packed: np.lib.npyio.NpzFile) -> dict:
+    """How the pack drew its validation slice, in a model card's words, so that
+    ``evaluate --validation`` scores the teacher on the faces it was selected on."""
+    if "seed" not in packed:
+        return {}  # packed before packs recorded it
+    return {"recipe": {"val_fraction": float(packed["val_fraction"]), "seed": int(packed["seed"])}}
 
 
 def _load_weights(teacher: keras.Model, path: Path) -> None:

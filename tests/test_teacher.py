@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from lightemo_video.jobs.evaluate import validation_slice
 from lightemo_video.jobs.teacher import MixedBatches, pack_faces, packed_images, train_teacher
 from lightemo_video.model.data import FaceSet, stratified_split
 from lightemo_video.model.distill import teacher_targets
@@ -28,6 +29,12 @@ def test_pack_keeps_voted_faces_and_the_recipes_validation_slice(tmp_path):
     _, validation = stratified_split(faces.labels, 0.1, seed=42)  # as the recipes draw it
     expected = np.setdiff1d(validation, [4])
     assert packed["names"][packed["validation"]].tolist() == [faces.names[i] for i in expected]
+
+    # A teacher trained on the pack names the slice the way a model card does, so that
+    # `evaluate --validation` scores it on these same faces.
+    train_teacher(tmp_path / "faces.npz", tmp_path / "out", 5, max_epochs=1, width=4, batch_size=8)
+    sliced = validation_slice(tmp_path / "fer2013.csv", tmp_path / "out" / "teacher.keras")
+    assert [n for n in sliced.names if n != faces.names[4]] == [faces.names[i] for i in expected]
 
 
 def _random_pack(path, n: int = 96) -> tuple[np.ndarray, np.ndarray]:
