@@ -180,18 +180,28 @@ def train_teacher(
     path = out / "teacher.keras"
 
     class Budget(keras.callbacks.Callback):
-        """Fits the epochs to the time budget after the first one, stops there, and keeps
-        the teacher of the epoch with the best validation accuracy."""
+        """Fits the epochs to the time budget after the first one and refits them, only
+        ever fewer, as later epochs are timed; stops there, and keeps the teacher of the
+        epoch with the best validation accuracy."""
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self.took: list[float] = []
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self.started = time.perf_counter()
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            if epoch == 0:
-                seconds = time.perf_counter() - self.started  # includes compiling: conservative
-                left = minutes * 60 - (time.perf_counter() - began) - 45  # scoring and export
-                plan["epochs"] = int(max(1, min(max_epochs, 1 + left // max(seconds * 0.8, 1e-3))))
-                print(f"epoch 1 took {seconds:.1f} s: training {plan['epochs']} epochs", flush=True)
+            self.took.append(time.perf_counter() - self.started)
+            # The first epoch includes compiling: 80% of it is a conservative first guess.
+            per_epoch = self.took[0] * 0.8 if epoch == 0 else float(np.mean(self.took[1:]))
+            left = minutes * 60 - (time.perf_counter() - began) - 45  # scoring and export
+            fitted = epochs_that_fit(epoch + 1, per_epoch, left, plan["epochs"])
+            if epoch == 0 or fitted < plan["epochs"]:
+                print(
+                    f"epoch {epoch + 1} took {self.took[-1]:.1f} s: training {fitted} epochs",
+                    flush=True,
+                )
+            plan["epochs"] = fitted
             if logs["val_accuracy"] > best["accuracy"]:
                 best.update(accuracy=float(logs["val_accuracy"]), epoch=epoch + 1)
                 teacher.save(path)
@@ -240,6 +250,13 @@ def train_teacher(
     }
     (out / "teacher.json").write_text(json.dumps(report, indent=1))
     return report
+
+
+def epochs_that_fit(done: int, seconds_per_epoch: float, seconds_left: float, planned: int) -> int:
+    """How many epochs a run should have in all: those done and those that still fit in
+    the time left, never more than planned before (the cosine schedule only shortens)."""
+    more = seconds_left // max(seconds_per_epoch, 1e-3)
+    return int(max(done, min(planned, done + more)))
 
 
 def _recipe(packed: np.lib.npyio.NpzFile) -> dict:

@@ -8,7 +8,13 @@ import json
 import numpy as np
 import pytest
 from lightemo_video.jobs.evaluate import validation_slice
-from lightemo_video.jobs.teacher import MixedBatches, pack_faces, packed_images, train_teacher
+from lightemo_video.jobs.teacher import (
+    MixedBatches,
+    epochs_that_fit,
+    pack_faces,
+    packed_images,
+    train_teacher,
+)
 from lightemo_video.model.data import FaceSet, stratified_split
 from lightemo_video.model.distill import teacher_targets
 from lightemo_video.model.errors import DataError, ModelError
@@ -131,3 +137,12 @@ def test_a_run_goes_on_from_a_finished_teacher_of_its_width(tmp_path):
             width=8,
             init_from=first / "teacher.keras",
         )
+
+
+def test_the_schedule_fits_the_time_left_and_only_ever_shortens():
+    assert epochs_that_fit(1, 100.0, 1000.0, planned=150) == 11
+    assert epochs_that_fit(1, 1.0, 1000.0, planned=150) == 150  # the cap
+    # Epochs slower than the first one promised: 4 fewer than planned.
+    assert epochs_that_fit(10, 240.0, 20 * 240.0, planned=34) == 30
+    assert epochs_that_fit(10, 200.0, 50 * 200.0, planned=34) == 34  # faster: no longer
+    assert epochs_that_fit(10, 240.0, -50.0, planned=34) == 10  # out of time: stop now
