@@ -132,8 +132,9 @@ def train_teacher(
     init_from: Path | None = None,
 ) -> dict:
     """Train the teacher within ``minutes`` (the cosine schedule is fitted to the epochs
-    that fit, measured on the first one), keep the epoch with the best FER+ plurality
-    accuracy on the validation slice, and write its files to ``out``.
+    that fit, measured on the first one and shortened if later ones run slower), keep the
+    epoch with the best FER+ plurality accuracy on the validation slice, and write its
+    files to ``out``.
 
     Runs on any Keras 3 backend (``KERAS_BACKEND``: tensorflow here, jax or torch on a
     GPU machine without TensorFlow); batches are drawn and mixed in numpy, augmented on
