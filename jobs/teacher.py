@@ -225,7 +225,7 @@ def train_teacher(
     ).history
     keras.mixed_precision.set_global_policy("float32")  # bf16 layers crawl on CPUs without bf16
     teacher = build_teacher(width)
-    teacher.set_weights(keras.models.load_model(path).get_weights())
+    _load_weights(teacher, path)
     teacher.save(path)
     probs = _flip_averaged(teacher, x)
     val_accuracy = float((probs[validation].argmax(1) == votes[validation].argmax(1)).mean())
