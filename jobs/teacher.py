@@ -34,6 +34,7 @@ import cv2  # noqa: E402
 import keras  # noqa: E402 - after quieting TensorFlow, where it is the backend
 import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
+from lightemo_video.jobs.machine import describe, has_fast_bf16  # noqa: E402
 from lightemo_video.model.data import load_faces, stratified_split  # noqa: E402
 from lightemo_video.model.errors import DataError, ModelError  # noqa: E402
 from lightemo_video.model.ferplus import DEFAULT_FERPLUS_DIR, vote_distributions  # noqa: E402
@@ -130,6 +131,7 @@ def train_teacher(
     max_images: int | None = None,
     seed: int = 42,
     init_from: Path | None = None,
+    precision: str = "auto",
 ) -> dict:
     """Train the teacher within ``minutes`` (the cosine schedule is fitted to the epochs
     that fit, measured on the first one and shortened if later ones run slower), keep the
@@ -140,7 +142,9 @@ def train_teacher(
     GPU machine without TensorFlow); batches are drawn and mixed in numpy, augmented on
     the device by Keras layers. ``init_from`` (a ``teacher.keras`` of the same width)
     starts from a finished run's weights: a further cosine cycle, so that a teacher too
-    slow for one sitting can be trained across several."""
+    slow for one sitting can be trained across several. ``precision`` ``auto`` trains in
+    ``mixed_bfloat16`` where bf16 runs in hardware (a GPU, a CPU with AMX or AVX512-BF16)
+    and in ``float32`` elsewhere, where bf16 is emulated and crawls."""
     began = time.perf_counter()
     packed = np.load(faces_file)
     images, votes, validation = packed_images(packed), packed["votes"], packed["validation"]
@@ -149,8 +153,10 @@ def train_teacher(
     if not validation.any() or validation.all():
         raise DataError(faces_file, "needs faces both in and out of the validation slice")
     gpu = _has_gpu()
+    if precision == "auto":
+        precision = "mixed_bfloat16" if gpu or has_fast_bf16(describe()) else "float32"
     keras.utils.set_random_seed(seed)
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if gpu else "float32")
+    keras.mixed_precision.set_global_policy(precision)
     x = (images.astype(np.float32) / 255.0)[..., None]
     train = MixedBatches(x[~validation], votes[~validation], batch_size, mixup, seed)
     teacher = build_teacher(width)
@@ -235,6 +241,8 @@ def train_teacher(
         "parameters": int(teacher.count_params()),
         "backend": keras.backend.backend(),
         "device": "GPU" if gpu else "CPU",
+        "precision": precision,
+        "machine": describe(),
         "epochs_run": len(history["loss"]),
         "best_epoch": best["epoch"],
         "best_val_accuracy": round(best["accuracy"], 4),
@@ -357,6 +365,12 @@ def main() -> None:
     train.add_argument("--mixup", type=float, default=0.2)
     train.add_argument("--max-images", type=int, default=None, help="smoke runs")
     train.add_argument("--init-from", type=Path, default=None, help="a teacher.keras to go on from")
+    train.add_argument(
+        "--precision",
+        choices=("auto", "float32", "mixed_bfloat16"),
+        default="auto",
+        help="auto: bf16 where the hardware runs it (GPU, AMX, AVX512-BF16)",
+    )
     args = parser.parse_args()
     if args.command == "pack":
         print(pack_faces(args.data, args.ferplus_dir, args.out))
@@ -372,6 +386,7 @@ def main() -> None:
             args.mixup,
             args.max_images,
             init_from=args.init_from,
+            precision=args.precision,
         )
         print(json.dumps({k: v for k, v in report.items() if k != "history"}))
 

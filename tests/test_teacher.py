@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
 from lightemo_video.jobs.evaluate import validation_slice
@@ -57,13 +58,23 @@ def test_a_short_run_writes_a_teacher_the_student_can_use(tmp_path):
     n = 96
     images, votes = _random_pack(tmp_path / "faces.npz", n)
     out = tmp_path / "out"
-    report = train_teacher(tmp_path / "faces.npz", out, 5, max_epochs=2, width=4, batch_size=16)
-    assert report["epochs_run"] == 2
+    report = train_teacher(
+        tmp_path / "faces.npz",
+        out,
+        5,
+        max_epochs=2,
+        width=4,
+        batch_size=16,
+        precision="mixed_bfloat16",
+    )
+    assert report["epochs_run"] == 2 and report["precision"] == "mixed_bfloat16"
     assert report["train_images"] == 72 and report["validation_images"] == 24
     assert json.loads((tmp_path / "out" / "teacher.json").read_text())["best_epoch"] in (1, 2)
     probs = np.load(tmp_path / "out" / "teacher-probs.npz")["probs"]
     assert probs.shape == (n, 7)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-3)
+    saved = keras.models.load_model(out / "teacher.keras")  # float32 whatever it trained in
+    assert {w.dtype for w in saved.weights} == {"float32"} and saved.dtype_policy.name == "float32"
     teacher = open_model_file(tmp_path / "out" / "teacher.keras", tta="flip")
     again = teacher.predict((images[:8].astype(np.float32) / 255.0)[..., None])
     np.testing.assert_allclose(again, probs[:8], atol=1e-3)  # the probabilities it wrote
