@@ -11,6 +11,8 @@ session with a fixed time budget:
     python -m lightemo_video.jobs.teacher pack --out runs/teacher/faces.npz
     # where the GPU is (a time budget in minutes; the schedule is fitted to it)
     python -m lightemo_video.jobs.teacher train runs/teacher/faces.npz --minutes 6
+    # back on the CPU: model files that outlive runs/ (.keras, int8 .tflite, card)
+    python -m lightemo_video.jobs.teacher export runs/teacher model/weights/teachers/NAME
 
 ``train`` writes ``teacher.keras`` (float32, input: float (n, 48, 48, 1) in [0, 1], like
 every LightEmoNet, so ``evaluate`` can score it), ``teacher-probs.npz`` (its flip-averaged
@@ -39,6 +41,7 @@ from lightemo_video.model.data import load_faces, stratified_split  # noqa: E402
 from lightemo_video.model.errors import DataError, ModelError  # noqa: E402
 from lightemo_video.model.ferplus import DEFAULT_FERPLUS_DIR, vote_distributions  # noqa: E402
 from lightemo_video.model.labels import NUM_CLASSES  # noqa: E402
+from lightemo_video.pipeline.outputs import atomic_path, write_bytes, write_json  # noqa: E402
 
 
 def pack_faces(
@@ -211,7 +214,7 @@ def train_teacher(
             plan["epochs"] = fitted
             if logs["val_accuracy"] > best["accuracy"]:
                 best.update(accuracy=float(logs["val_accuracy"]), epoch=epoch + 1)
-                teacher.save(path)
+                _save(teacher, path)
             if epoch + 1 >= plan["epochs"]:
                 self.model.stop_training = True
 
@@ -232,13 +235,15 @@ def train_teacher(
     keras.mixed_precision.set_global_policy("float32")  # bf16 layers crawl on CPUs without bf16
     teacher = build_teacher(width)
     _load_weights(teacher, path)
-    teacher.save(path)
+    _save(teacher, path)
     probs = _flip_averaged(teacher, x)
     val_accuracy = float((probs[validation].argmax(1) == votes[validation].argmax(1)).mean())
     np.savez_compressed(out / "teacher-probs.npz", probs=probs, names=packed["names"][: len(x)])
     report = {
         "architecture": teacher.name,
         "parameters": int(teacher.count_params()),
+        "labels": "ferplus",
+        "test_time_augmentation": "flip",  # as its probabilities were taken
         "backend": keras.backend.backend(),
         "device": "GPU" if gpu else "CPU",
         "precision": precision,
@@ -257,8 +262,42 @@ def train_teacher(
         "seconds": round(time.perf_counter() - began, 1),
         "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
     }
-    (out / "teacher.json").write_text(json.dumps(report, indent=1))
+    write_json(out / "teacher.json", report)
     return report
+
+
+def export_teacher(run: Path, to: Path) -> Path:
+    """Turn a finished run into model files that outlive ``runs/``: ``<to>.keras``,
+    ``<to>.int8.tflite`` (dynamic-range int8, like the shipped models) and ``<to>.json``,
+    its card, so that ``evaluate``, ``bench`` and ``train --teacher`` take it by path and
+    a later sitting can go on from it (``--init-from``). Needs TensorFlow (the int8 file);
+    returns the card's path."""
+    from lightemo_video.model.export import int8_tflite
+
+    run, to = Path(run), Path(to)
+    if not (run / "teacher.keras").is_file() or not (run / "teacher.json").is_file():
+        raise ModelError(run, "not a finished teacher run (no teacher.keras and teacher.json)")
+    teacher = keras.models.load_model(run / "teacher.keras", compile=False)
+    to.parent.mkdir(parents=True, exist_ok=True)
+    keras_path = _save(teacher, to.parent / f"{to.name}.keras")
+    tflite = int8_tflite(teacher)
+    tflite_path = write_bytes(to.parent / f"{to.name}.int8.tflite", tflite)
+    card = {
+        **json.loads((run / "teacher.json").read_text()),
+        "name": to.name,
+        "labels": "ferplus",
+        "test_time_augmentation": "flip",
+        "files": {"keras": keras_path.name, "tflite": tflite_path.name},
+        "int8_bytes": len(tflite),
+    }
+    return write_json(to.parent / f"{to.name}.json", card)
+
+
+def _save(model: keras.Model, path: Path) -> Path:
+    """Save whole or not at all: a run stopped mid-save keeps the previous file."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    return Path(path)
 
 
 def epochs_that_fit(done: int, seconds_per_epoch: float, seconds_left: float, planned: int) -> int:
@@ -371,9 +410,14 @@ def main() -> None:
         default="auto",
         help="auto: bf16 where the hardware runs it (GPU, AMX, AVX512-BF16)",
     )
+    export = commands.add_parser("export", help="copy a finished run to model files")
+    export.add_argument("run", type=Path, help="the run's folder (teacher.keras, teacher.json)")
+    export.add_argument("to", type=Path, help="path and name, e.g. model/weights/teachers/T")
     args = parser.parse_args()
     if args.command == "pack":
         print(pack_faces(args.data, args.ferplus_dir, args.out))
+    elif args.command == "export":
+        print(export_teacher(args.run, args.to))
     else:
         report = train_teacher(
             args.faces,

@@ -12,6 +12,7 @@ from lightemo_video.jobs.evaluate import validation_slice
 from lightemo_video.jobs.teacher import (
     MixedBatches,
     epochs_that_fit,
+    export_teacher,
     pack_faces,
     packed_images,
     train_teacher,
@@ -78,6 +79,14 @@ def test_a_short_run_writes_a_teacher_the_student_can_use(tmp_path):
     teacher = open_model_file(tmp_path / "out" / "teacher.keras", tta="flip")
     again = teacher.predict((images[:8].astype(np.float32) / 255.0)[..., None])
     np.testing.assert_allclose(again, probs[:8], atol=1e-3)  # the probabilities it wrote
+
+    # Exported, it outlives the run as model files that any model option takes by path.
+    card = json.loads(export_teacher(out, tmp_path / "teachers" / "t").read_text())
+    assert card["files"] == {"keras": "t.keras", "tflite": "t.int8.tflite"}
+    assert card["test_time_augmentation"] == "flip" and card["best_epoch"] == report["best_epoch"]
+    int8 = open_model_file(tmp_path / "teachers" / "t.int8.tflite")  # flip, from the card
+    faces = (images[:8].astype(np.float32) / 255.0)[..., None]
+    np.testing.assert_allclose(int8.predict(faces), probs[:8], atol=0.05)
 
     # The student reads them by file name, wherever its copy of the dataset lives.
     order = np.array([5, 0, 17, 3])
