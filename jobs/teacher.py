@@ -238,7 +238,8 @@ def train_teacher(
     _save(teacher, path)
     probs = _flip_averaged(teacher, x)
     val_accuracy = float((probs[validation].argmax(1) == votes[validation].argmax(1)).mean())
-    np.savez_compressed(out / "teacher-probs.npz", probs=probs, names=packed["names"][: len(x)])
+    with atomic_path(out / "teacher-probs.npz") as tmp:
+        np.savez_compressed(tmp, probs=probs, names=packed["names"][: len(x)])
     report = {
         "architecture": teacher.name,
         "parameters": int(teacher.count_params()),
@@ -276,7 +277,7 @@ def export_teacher(run: Path, to: Path) -> Path:
 
     run, to = Path(run), Path(to)
     if not (run / "teacher.keras").is_file() or not (run / "teacher.json").is_file():
-        raise ModelError(run, "not a finished teacher run (no teacher.keras and teacher.json)")
+        raise ModelError(run, "not a finished teacher run: needs teacher.keras and teacher.json")
     teacher = keras.models.load_model(run / "teacher.keras", compile=False)
     to.parent.mkdir(parents=True, exist_ok=True)
     keras_path = _save(teacher, to.parent / f"{to.name}.keras")
