@@ -280,7 +280,7 @@ def export_teacher(run: Path, to: Path) -> Path:
         raise ModelError(run, "not a finished teacher run: needs teacher.keras and teacher.json")
     teacher = keras.models.load_model(run / "teacher.keras", compile=False)
     to.parent.mkdir(parents=True, exist_ok=True)
-    keras_path = _save(teacher, to.parent / f"{to.name}.keras")
+    keras_path = write_bytes(to.parent / f"{to.name}.keras", (run / "teacher.keras").read_bytes())
     tflite = int8_tflite(teacher)
     tflite_path = write_bytes(to.parent / f"{to.name}.int8.tflite", tflite)
     card = {
