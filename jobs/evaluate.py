@@ -9,12 +9,11 @@ default model, both its .keras and int8 .tflite files) or
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
-from lightemo_video.jobs.machine import describe
+from lightemo_video.jobs.machine import describe, tensorflow_defaults
 from lightemo_video.jobs.model_report import plot_confusion, write_model_report
 from lightemo_video.model.data import FaceSet, load_faces, stratified_split
 from lightemo_video.model.errors import DataError, ModelError
@@ -135,7 +134,7 @@ def evaluate(
             ``None``: the labels the model was trained for.
         ferplus_dir: FER+ votes, for ``labels="ferplus"``.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tensorflow_defaults()
     data = Path(data)
     files = _files_to_evaluate(model)
     card_path = card_file(next(iter(files.values())))

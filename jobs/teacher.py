@@ -26,17 +26,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from lightemo_video.jobs.machine import describe, has_fast_bf16, tensorflow_defaults
+
+tensorflow_defaults()
 
 import cv2  # noqa: E402
-import keras  # noqa: E402 - after quieting TensorFlow, where it is the backend
+import keras  # noqa: E402 - after the TensorFlow defaults, where it is the backend
 import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
-from lightemo_video.jobs.machine import describe, has_fast_bf16  # noqa: E402
 from lightemo_video.model.data import load_faces, stratified_split  # noqa: E402
 from lightemo_video.model.errors import DataError, ModelError  # noqa: E402
 from lightemo_video.model.ferplus import DEFAULT_FERPLUS_DIR, vote_distributions  # noqa: E402

@@ -9,14 +9,13 @@ running the same command again continues from there. Run as
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from lightemo_video.jobs.machine import describe, has_fast_bf16
+from lightemo_video.jobs.machine import describe, has_fast_bf16, tensorflow_defaults
 from lightemo_video.jobs.recipes import Recipe
 from lightemo_video.model.augment import (
     augment_faces,
@@ -193,7 +192,7 @@ def train(
             is (a run stopped before its end; rerunning without it resumes training).
         ferplus_dir: FER+ votes, for recipes with ``labels="ferplus"``.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tensorflow_defaults()
     import keras
     from lightemo_video.model.export import as_float32, int8_tflite
 

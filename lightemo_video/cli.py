@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
+from lightemo_video.jobs.machine import tensorflow_defaults
 from lightemo_video.jobs.recipes import RECIPES
 from lightemo_video.model.errors import InputError, LightEmoError
 from lightemo_video.pipeline import storage
@@ -94,7 +95,7 @@ def main(
     # inherit these settings from the driver.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tensorflow_defaults()
     # The embedded Ray listens on 127.0.0.1 only, not on every network interface.
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     keep_freed_memory()  # decoding allocates a frame buffer per frame: reuse it

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import pytest
 from lightemo_video.jobs.machine import describe, has_fast_bf16
 
 AMX = """processor\t: 0
@@ -38,3 +43,24 @@ def test_describe_without_cpuinfo_still_names_something(tmp_path):
     assert (
         described["cpus"] >= 1 and isinstance(described["cpu"], str) and described["features"] == []
     )
+
+
+ONEDNN_IN_TRAINING = (
+    "import lightemo_video.jobs.teacher\n"
+    "from tensorflow.python.util import _pywrap_util_port\n"
+    "print(_pywrap_util_port.IsMklEnabled())"
+)
+
+
+@pytest.mark.parametrize(("setting", "enabled"), [(None, "True"), ("0", "False")])
+def test_training_runs_tensorflow_with_onednn_unless_the_user_says_no(setting, enabled):
+    """TensorFlow leaves its faster oneDNN kernels off on AVX2-only CPUs; the training
+    jobs turn them on, and a user's ``TF_ENABLE_ONEDNN_OPTS=0`` still wins."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if setting is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = setting
+    done = subprocess.run(
+        [sys.executable, "-c", ONEDNN_IN_TRAINING], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == enabled
